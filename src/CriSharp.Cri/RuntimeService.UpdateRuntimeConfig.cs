@@ -1,0 +1,21 @@
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Cri;
+
+public sealed partial class RuntimeService
+{
+    public override Task<UpdateRuntimeConfigResponse> UpdateRuntimeConfig(UpdateRuntimeConfigRequest request, ServerCallContext context)
+    {
+        var cidr = request.RuntimeConfig?.NetworkConfig?.PodCidr ?? "";
+        try
+        {
+            podCidr.Update(cidr);
+        }
+        catch (FormatException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"runtime_config.network_config.pod_cidr: {e.Message}"));
+        }
+        return Task.FromResult(new UpdateRuntimeConfigResponse());
+    }
+}
