@@ -23,6 +23,8 @@ public static class ConfigLoader
     public static DaemonConfig Load(ConfigSources sources)
     {
         var config = new DaemonConfig();
+        if (Directory.Exists(sources.File))
+            throw new ConfigException(sources.File, "", "is a directory, not a config file");
         if (File.Exists(sources.File))
             ApplyFile(config, sources.File);
         else if (sources.FileMustExist)

@@ -1,1 +1,7 @@
-return 0;
+using CriSharp.Daemon;
+
+return await DaemonCommandLine.Build().Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration
+{
+    // The host handles SIGTERM/SIGINT itself (graceful drain); System.CommandLine must not.
+    ProcessTerminationTimeout = null,
+});

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Reflection;
+using CriSharp.Configuration;
+using CriSharp.Cri;
+
+namespace CriSharp.Daemon;
+
+/// <summary>The `crisharp` command line: serve (default), `config [--default]`, `version`.</summary>
+public static class DaemonCommandLine
+{
+    /// <summary>Flags that override a config key, named after the key.</summary>
+    static readonly (string Flag, string Key, string Help)[] OverrideFlags =
+    [
+        ("--root", "root", "Persistent data directory."),
+        ("--state-dir", "state_dir", "Runtime state directory."),
+        ("--listen", "listen", "Unix socket for the CRI gRPC server."),
+        ("--log-level", "log_level", "trace, debug, info, warn or error."),
+        ("--log-format", "log_format", "text or json."),
+        ("--cgroup-driver", "cgroup_driver", "cgroupfs or systemd."),
+        ("--default-runtime", "default_runtime", "Default runtime handler."),
+        ("--monitor-path", "monitor_path", "The conmon binary."),
+        ("--cni-conf-dir", "network.conf_dir", "CNI configuration directory."),
+        ("--cni-plugin-dirs", "network.plugin_dirs", "CNI plugin directories, comma-separated."),
+        ("--stream-address", "stream.address", "Streaming server address."),
+        ("--stream-port", "stream.port", "Streaming server port."),
+    ];
+
+    public static RootCommand Build()
+    {
+        var configFile = new Option<string>("--config") { Description = "Main config file.", DefaultValueFactory = _ => ConfigSources.DefaultFile, Recursive = true };
+        var configDir = new Option<string>("--config-dir") { Description = "Drop-in directory (*.toml, lexical order).", DefaultValueFactory = _ => ConfigSources.DefaultDropInDir, Recursive = true };
+        var overrides = OverrideFlags.Select(f => (f.Key, Option: new Option<string?>(f.Flag) { Description = f.Help, Recursive = true })).ToList();
+
+        var root = new RootCommand("crisharp: a Kubernetes CRI runtime. With no command, serves CRI on the configured socket.");
+        root.Options.Add(configFile);
+        root.Options.Add(configDir);
+        foreach (var (_, o) in overrides) root.Options.Add(o);
+
+        ConfigSources Sources(ParseResult r) => new(
+            r.GetValue(configFile)!,
+            r.GetValue(configDir)!,
+            overrides.Select(o => (o.Key, Value: r.GetValue(o.Option)))
+                .Where(o => o.Value != null)
+                .Select(o => KeyValuePair.Create(o.Key, o.Value!))
+                .ToList(),
+            // An explicitly named file must exist; the default one is optional.
+            FileMustExist: r.GetResult(configFile) is { Implicit: false });
+
+        root.SetAction((r, ct) => DaemonHost.RunAsync(Sources(r), ct));
+
+        var showDefault = new Option<bool>("--default") { Description = "Print every key with its default value and a comment." };
+        var config = new Command("config", "Print the effective configuration as TOML.") { showDefault };
+        config.SetAction(r =>
+        {
+            if (r.GetValue(showDefault))
+            {
+                Console.Out.Write(ConfigRenderer.Render(new DaemonConfig(), withComments: true));
+                return 0;
+            }
+            try
+            {
+                Console.Out.Write(ConfigRenderer.Render(ConfigLoader.Load(Sources(r)), withComments: false));
+                return 0;
+            }
+            catch (ConfigException e)
+            {
+                Console.Error.WriteLine($"crisharp: invalid configuration: {e.Message}");
+                return 2;
+            }
+        });
+        root.Subcommands.Add(config);
+
+        var version = new Command("version", "Print the version.");
+        version.SetAction(_ =>
+        {
+            Console.Out.WriteLine($"crisharp {VersionInfo.RuntimeVersion}");
+            Console.Out.WriteLine($"CRI API {VersionInfo.CriApiVersion}");
+            return 0;
+        });
+        root.Subcommands.Add(version);
+        return root;
+    }
+}

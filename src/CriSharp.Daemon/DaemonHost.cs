@@ -1,0 +1,120 @@
+using System.Runtime.InteropServices;
+using CriSharp.Configuration;
+using CriSharp.Cri;
+using CriSharp.Daemon.Http2;
+using CriSharp.Linux;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Serilog;
+using Serilog.Core;
+
+namespace CriSharp.Daemon;
+
+/// <summary>Runs the daemon: config, logging, the CRI socket, signals, graceful shutdown.</summary>
+public static class DaemonHost
+{
+    const UnixFileMode SocketMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
+
+    public static async Task<int> RunAsync(ConfigSources sources, CancellationToken ct)
+    {
+        DaemonConfig config;
+        try
+        {
+            config = ConfigLoader.Load(sources);
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"crisharp: invalid configuration: {e.Message}");
+            return 2;
+        }
+
+        var level = new LoggingLevelSwitch();
+        using var logger = Logging.Create(config, level);
+        Log.Logger = logger;
+        try
+        {
+            SocketGuard.Prepare(config.Listen);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or LinuxException)
+        {
+            logger.Error("crisharp cannot listen on {Socket}: {Reason}", config.Listen, e.Message);
+            return 1;
+        }
+
+        var live = new LiveConfig(config, sources);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Host.UseSerilog(logger, dispose: false);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(config.ShutdownTimeoutSeconds));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.ListenUnixSocket(config.Listen, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                listen.UseAuthorityRewrite();
+            });
+        });
+        builder.Services.AddCri(live, logger);
+
+        await using var app = builder.Build();
+        app.MapGrpcService<RuntimeService>();
+        app.MapGrpcService<ImageService>();
+
+        // The socket must never be reachable with looser permissions than 0660, not even briefly.
+        var oldMask = ProcessControl.SetUmask(0b001_111_111); // 0177: 0600 at bind, widened to 0660 below
+        try
+        {
+            await app.StartAsync(ct);
+        }
+        catch (IOException e)
+        {
+            logger.Error("crisharp cannot listen on {Socket}: {Reason}", config.Listen, e.Message);
+            return 1;
+        }
+        finally
+        {
+            ProcessControl.SetUmask(oldMask);
+        }
+        File.SetUnixFileMode(config.Listen, SocketMode);
+
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true; // SIGHUP means reload, never exit
+            Reload(live, level, logger);
+        });
+        logger.Information("crisharp {Version} serving CRI {ApiVersion} on {Socket} (pid {Pid})",
+            VersionInfo.RuntimeVersion, VersionInfo.CriApiVersion, config.Listen, Environment.ProcessId);
+
+        await app.WaitForShutdownAsync(CancellationToken.None);
+        try
+        {
+            if (FileSystem.GetKind(config.Listen) == FileKind.Socket) File.Delete(config.Listen);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            logger.Warning("could not remove socket {Socket}: {Reason}", config.Listen, e.Message);
+        }
+        logger.Information("crisharp stopped");
+        return 0;
+    }
+
+    /// <summary>Keys whose new value takes effect on SIGHUP; every other key needs a restart.</summary>
+    public static readonly string[] ReloadableKeys = ["log_level", "network.conf_dir", "network.plugin_dirs", "network.network_name"];
+
+    static void Reload(LiveConfig live, LoggingLevelSwitch level, Serilog.ILogger logger)
+    {
+        try
+        {
+            var old = live.Current;
+            var next = live.Reload();
+            level.MinimumLevel = Logging.ParseLevel(next.LogLevel);
+            var oldToml = ConfigRenderer.Render(old, withComments: false).Split('\n');
+            var changed = ConfigRenderer.Render(next, withComments: false).Split('\n').Except(oldToml).ToList();
+            logger.Information("configuration reloaded on SIGHUP; log_level={Level}; changed lines: {Changed}; reloadable keys: {Reloadable}",
+                next.LogLevel, changed, ReloadableKeys);
+        }
+        catch (ConfigException e)
+        {
+            logger.Error("configuration reload failed, keeping the running config: {Reason}", e.Message);
+        }
+    }
+}
