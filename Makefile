@@ -1,0 +1,45 @@
+# CriSharp: the two commands a newcomer needs are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+CONFIG ?= Release
+ENDPOINT ?= unix:///run/crisharp/crisharp.sock
+BIN := src/CriSharp.Daemon/bin/$(CONFIG)/net10.0/crisharp
+CONFORMANCE := conformance/CriSharp.Conformance/bin/$(CONFIG)/net10.0/cri-conformance
+export CRISHARP_BIN := $(CURDIR)/$(BIN)
+export CONFIG
+
+.PHONY: all deps build run test unit-test integration-test conformance conformance-reference clean
+
+all: build
+
+## deps: install every Debian package CriSharp runs or tests with (idempotent)
+deps:
+	@bash hack/install-deps.sh
+
+## build: compile the solution (warnings are errors)
+build: deps
+	dotnet build CriSharp.sln -c $(CONFIG) --nologo -v quiet -clp:NoSummary
+
+## run: install what is missing, write a default config if none, serve on /run/crisharp/crisharp.sock
+run: build
+	@bash hack/run.sh $(BIN)
+
+## test: unit + integration + conformance against a fresh crisharp + the containerd reference run
+test: build
+	@bash hack/test.sh
+
+unit-test: build
+	@bash hack/test.sh unit
+
+integration-test: build
+	@bash hack/test.sh integration
+
+## conformance: run the CRI conformance suite against ENDPOINT (any CRI runtime)
+conformance: build
+	$(CONFORMANCE) --endpoint $(ENDPOINT)
+
+## conformance-reference: the same suite against Debian's containerd 1.6 on its own socket
+conformance-reference: build
+	@bash hack/test.sh reference
+
+clean:
+	dotnet clean CriSharp.sln -c $(CONFIG) --nologo -v quiet

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The test command behind `make test`: unit tests, integration tests (real runc, conmon, CNI
+# plugins, registry), the conformance suite against a freshly started crisharp, and the same
+# suite against Debian's containerd as a reference. Prints one closing line `N passed, N failed`.
+# Usage: hack/test.sh [all|unit|integration|conformance|reference]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+CONFIG=${CONFIG:-Release}
+STAGE=${1:-all}
+BIN=src/CriSharp.Daemon/bin/$CONFIG/net10.0/crisharp
+CONFORMANCE=conformance/CriSharp.Conformance/bin/$CONFIG/net10.0/cri-conformance
+export CRISHARP_BIN=$PWD/$BIN
+
+passed=0
+failed=0
+problems=()
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "test: must run as root (real containers, mounts, network namespaces)" >&2
+  exit 1
+fi
+for f in "$BIN" "$CONFORMANCE"; do
+  [[ -x $f ]] || { echo "test: $f is missing: run 'make build' first" >&2; exit 1; }
+done
+
+# Adds the counts of one `dotnet test` run; a run that crashed without a summary counts as a failure.
+dotnet_tests() {
+  local name=$1 project=$2 out rc p f
+  out=$(mktemp)
+  echo "=== $name"
+  dotnet test "$project" -c "$CONFIG" --no-build --nologo 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  p=$(grep -oE 'Passed: +[0-9]+' "$out" | awk '{s+=$2} END {print s+0}')
+  f=$(grep -oE 'Failed: +[0-9]+' "$out" | awk '{s+=$2} END {print s+0}')
+  rm -f "$out"
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  [[ $f -eq 0 ]] || problems+=("$name: $f failed")
+}
+
+# Adds the counts from the conformance runner's closing line.
+conformance_run() {
+  local name=$1; shift
+  local out rc line
+  out=$(mktemp)
+  echo "=== $name"
+  "$CONFORMANCE" "$@" 2>&1 | tee "$out"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+  rm -f "$out"
+  if [[ -z $line ]]; then
+    failed=$((failed + 1)); problems+=("$name: no result line (exit $rc)"); return
+  fi
+  local p f
+  p=$(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")
+  f=$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$line")
+  if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  [[ $f -eq 0 ]] || problems+=("$name: $f failed")
+}
+
+unit() {
+  for p in tests/CriSharp.*.Tests; do
+    [[ $p == *Integration* ]] && continue
+    dotnet_tests "unit $(basename "$p")" "$p"
+  done
+}
+
+integration() {
+  dotnet_tests "integration" tests/CriSharp.Integration.Tests
+}
+
+# Starts crisharp on a private socket and state, runs the suite, stops it.
+conformance_crisharp() {
+  local dir pid
+  dir=$(mktemp -d /run/crisharp-conformance.XXXXXX)
+  mkdir -p "$dir/net.d"
+  cat >"$dir/net.d/10-crisharp-test.conflist" <<CNI
+{"cniVersion":"1.0.0","name":"crisharp-test","plugins":[
+  {"type":"bridge","bridge":"crisharpt0","isGateway":true,"ipMasq":false,
+   "ipam":{"type":"host-local","ranges":[[{"subnet":"10.90.0.0/16"}]],"dataDir":"$dir/ipam"}},
+  {"type":"portmap","capabilities":{"portMappings":true}},
+  {"type":"loopback"}]}
+CNI
+  cat >"$dir/crisharp.toml" <<TOML
+root = "$dir/root"
+state_dir = "$dir/state"
+listen = "$dir/crisharp.sock"
+log_level = "debug"
+[network]
+conf_dir = "$dir/net.d"
+[stream]
+port = 0
+TOML
+  "$BIN" --config "$dir/crisharp.toml" --config-dir "$dir/crisharp.d" 2>"$dir/crisharp.log" &
+  pid=$!
+  for _ in $(seq 100); do [[ -S $dir/crisharp.sock ]] && break; sleep 0.1; done
+  conformance_run "conformance (crisharp)" --endpoint "unix://$dir/crisharp.sock"
+  kill -TERM "$pid" 2>/dev/null
+  if ! wait "$pid"; then
+    failed=$((failed + 1)); problems+=("crisharp did not exit cleanly on SIGTERM; log: $dir/crisharp.log")
+    tail -20 "$dir/crisharp.log"
+    return
+  fi
+  rm -rf "$dir"
+}
+
+reference() {
+  trap 'bash hack/containerd-reference.sh stop >/dev/null 2>&1' RETURN
+  if ! bash hack/containerd-reference.sh start; then
+    failed=$((failed + 1)); problems+=("containerd reference did not start"); return
+  fi
+  conformance_run "conformance (containerd reference)" \
+    --endpoint unix:///run/crisharp-ref/containerd.sock --known-failures conformance/reference-known-failures.txt
+}
+
+# Anything of ours still running or mounted after the tests is a leak, and a failure.
+leak_check() {
+  local leaks
+  leaks=$( (pgrep -a -f "net10.0/crisharp( |$)|docker-registry serve|containerd --config /run/crisharp-ref" ;
+            findmnt -rn -o TARGET | grep -E 'crisharp-(conformance|ref|it-)' ;
+            ls -d /run/crisharp-conformance.* /tmp/crisharp-it-* /tmp/crisharp-registry-* 2>/dev/null) || true)
+  if [[ -n $leaks ]]; then
+    failed=$((failed + 1)); problems+=("left behind after tests: $leaks")
+  fi
+}
+
+case $STAGE in
+  unit) unit ;;
+  integration) integration ;;
+  conformance) conformance_crisharp ;;
+  reference) reference ;;
+  all) unit; integration; conformance_crisharp; reference; leak_check ;;
+  *) echo "usage: hack/test.sh [all|unit|integration|conformance|reference]" >&2; exit 2 ;;
+esac
+
+echo
+for p in "${problems[@]}"; do echo "FAILED: $p"; done
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
