@@ -93,6 +93,9 @@ public static class ConfigLoader
                 case "stream":
                     ApplyKeys(config.Stream, AsTable(value, origin, key), ConfigSchema.Stream, origin, "stream.");
                     break;
+                case "images":
+                    ApplyKeys(config.Images, AsTable(value, origin, key), ConfigSchema.Images, origin, "images.");
+                    break;
                 case "registries":
                     ApplyRegistries(config.Registries, AsTable(value, origin, key), origin);
                     break;
@@ -167,6 +170,7 @@ public static class ConfigLoader
             ["network", var k] => (config.Network, ConfigSchema.Network, k),
             ["stream", var k] => (config.Stream, ConfigSchema.Stream, k),
             ["registries", var k] => (config.Registries, ConfigSchema.Registries, k),
+            ["images", var k] => (config.Images, ConfigSchema.Images, k),
             _ => throw new ConfigException(origin, key, "unknown key"),
         };
         var spec = keys.FirstOrDefault(k => k.Name == name) ?? throw new ConfigException(origin, key, "unknown key");

@@ -25,6 +25,7 @@ public static class ConfigRenderer
         }
         foreach (var (host, h) in c.Registries.Hosts)
             Table(sb, $"registries.hosts.{Quote(host)}", h, ConfigSchema.RegistryHost, withComments, null);
+        Table(sb, "images", c.Images, ConfigSchema.Images, withComments, "Image pulls.");
         Table(sb, "stream", c.Stream, ConfigSchema.Stream, withComments, "The streaming server for exec, attach and port-forward.");
         return sb.ToString();
     }

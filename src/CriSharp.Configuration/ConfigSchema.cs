@@ -75,4 +75,12 @@ public static class ConfigSchema
         S<StreamConfig>("tls_cert", "PEM certificate for TLS on the streaming server; empty for plain HTTP.", s => s.TlsCert, (s, v) => s.TlsCert = v),
         S<StreamConfig>("tls_key", "PEM private key matching tls_cert.", s => s.TlsKey, (s, v) => s.TlsKey = v),
     ];
+
+    /// <summary>Keys of [images].</summary>
+    public static readonly IReadOnlyList<ConfigKey> Images =
+    [
+        I<ImagesConfig>("pull_progress_window_seconds", "A blob download that receives too little in this window fails (stall detection).", i => i.PullProgressWindowSeconds, (i, v) => i.PullProgressWindowSeconds = v),
+        I<ImagesConfig>("pull_min_bytes_per_second", "Minimum average throughput over the window; 0 only fails downloads that receive nothing.", i => i.PullMinBytesPerSecond, (i, v) => i.PullMinBytesPerSecond = v),
+        I<ImagesConfig>("max_parallel_downloads", "Blobs of one pull downloaded at the same time.", i => i.MaxParallelDownloads, (i, v) => i.MaxParallelDownloads = v),
+    ];
 }

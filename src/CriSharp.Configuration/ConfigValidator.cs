@@ -51,6 +51,12 @@ public static class ConfigValidator
             throw new ConfigException(origin, "stream.port", $"must be between 0 and 65535, found {c.Stream.Port}");
         if (c.Stream.IdleTimeoutSeconds <= 0)
             throw new ConfigException(origin, "stream.idle_timeout_seconds", "must be positive");
+        if (c.Images.PullProgressWindowSeconds is < 1 or > 86400)
+            throw new ConfigException(origin, "images.pull_progress_window_seconds", $"must be between 1 and 86400, found {c.Images.PullProgressWindowSeconds}");
+        if (c.Images.PullMinBytesPerSecond < 0)
+            throw new ConfigException(origin, "images.pull_min_bytes_per_second", "must not be negative");
+        if (c.Images.MaxParallelDownloads is < 1 or > 64)
+            throw new ConfigException(origin, "images.max_parallel_downloads", $"must be between 1 and 64, found {c.Images.MaxParallelDownloads}");
         if ((c.Stream.TlsCert.Length == 0) != (c.Stream.TlsKey.Length == 0))
             throw new ConfigException(origin, "stream.tls_cert", "tls_cert and tls_key must be set together");
 

@@ -23,6 +23,7 @@ public sealed class DaemonConfig
     public NetworkConfig Network { get; set; } = new();
     public RegistriesConfig Registries { get; set; } = new();
     public StreamConfig Stream { get; set; } = new();
+    public ImagesConfig Images { get; set; } = new();
 
     /// <summary>A deep copy, so a reload can build a new config without touching the live one.</summary>
     public DaemonConfig Clone()
@@ -33,6 +34,7 @@ public sealed class DaemonConfig
         c.Network = Network with { PluginDirs = [.. Network.PluginDirs] };
         c.Registries = Registries.Clone();
         c.Stream = Stream with { };
+        c.Images = Images with { };
         return c;
     }
 }
@@ -85,4 +87,12 @@ public sealed record StreamConfig
     public long IdleTimeoutSeconds { get; set; } = 4 * 3600;
     public string TlsCert { get; set; } = "";
     public string TlsKey { get; set; } = "";
+}
+
+/// <summary>Image pulling: stall detection and parallelism.</summary>
+public sealed record ImagesConfig
+{
+    public long PullProgressWindowSeconds { get; set; } = 60;
+    public long PullMinBytesPerSecond { get; set; } = 1024;
+    public long MaxParallelDownloads { get; set; } = 3;
 }

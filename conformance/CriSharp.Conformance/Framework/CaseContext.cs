@@ -1,0 +1,78 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Runtime.V1;
+
+namespace CriSharp.Conformance.Framework;
+
+/// <summary>What a case gets: the endpoint, ready clients, a deadline and a cleanup stack.</summary>
+public sealed class CaseContext
+{
+    private readonly Stack<(string What, Func<CancellationToken, Task> Action)> _cleanups = new();
+
+    internal CaseContext(Endpoint endpoint, GrpcChannel channel, DateTime deadline, CancellationToken cancellationToken)
+    {
+        Endpoint = endpoint;
+        Channel = channel;
+        Deadline = deadline;
+        CancellationToken = cancellationToken;
+        Runtime = new RuntimeService.RuntimeServiceClient(channel);
+    }
+
+    public Endpoint Endpoint { get; }
+
+    /// <summary>Unix socket path of the endpoint under test.</summary>
+    public string SocketPath => Endpoint.SocketPath;
+
+    /// <summary>Shared grpc-dotnet channel (HTTP/2 over the unix socket, authority "localhost").</summary>
+    public GrpcChannel Channel { get; }
+
+    public RuntimeService.RuntimeServiceClient Runtime { get; }
+
+    /// <summary>UTC deadline of this case.</summary>
+    public DateTime Deadline { get; }
+
+    /// <summary>Cancelled when the per-case timeout expires.</summary>
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>Call options carrying the case deadline and cancellation; pass to every RPC.</summary>
+    public CallOptions Options => new(deadline: Deadline, cancellationToken: CancellationToken);
+
+    /// <summary>
+    /// Registers a cleanup (e.g. remove a pod) that runs after the case, pass or fail, in reverse
+    /// order of registration, with its own timeout. A failing cleanup fails an otherwise passing case.
+    /// </summary>
+    public void Defer(string what, Func<CancellationToken, Task> cleanup) => _cleanups.Push((what, cleanup));
+
+    /// <summary>Calls a unary method by full name ("/pkg.Service/Method") with raw protobuf bytes.</summary>
+    public async Task<byte[]> RawUnaryAsync(string fullMethod, byte[] request)
+    {
+        var parts = fullMethod.TrimStart('/').Split('/', 2);
+        if (parts.Length != 2)
+        {
+            throw new ArgumentException($"method must look like /package.Service/Method, got {fullMethod}", nameof(fullMethod));
+        }
+
+        var marshaller = Marshallers.Create(static (byte[] b) => b, static b => b);
+        var method = new Method<byte[], byte[]>(MethodType.Unary, parts[0], parts[1], marshaller, marshaller);
+        return await Channel.CreateCallInvoker().AsyncUnaryCall(method, null, Options, request);
+    }
+
+    internal async Task<string?> RunCleanupsAsync(TimeSpan timeout)
+    {
+        var errors = new List<string>();
+        while (_cleanups.TryPop(out var cleanup))
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            try
+            {
+                await cleanup.Action(cts.Token).WaitAsync(timeout + TimeSpan.FromSeconds(2));
+            }
+            catch (Exception e)
+            {
+                errors.Add($"cleanup '{cleanup.What}' failed: {Runner.Describe(e)}");
+            }
+        }
+
+        return errors.Count == 0 ? null : string.Join("; ", errors);
+    }
+}
