@@ -1,4 +1,8 @@
 using CriSharp.Configuration;
+using CriSharp.Images;
+using CriSharp.Images.Content;
+using CriSharp.Images.Layers;
+using CriSharp.Images.Registry;
 using CriSharp.Network;
 using CriSharp.Runtime;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,6 +22,13 @@ public static class CriServices
         services.AddSingleton<RuntimeReadinessProbe>();
         services.AddSingleton<NetworkReadinessProbe>();
         services.AddSingleton<PodCidrState>();
+        var root = config.Current.Root;
+        services.AddSingleton(_ => new ContentStore(root));
+        services.AddSingleton(_ => new LayerStore(root));
+        services.AddSingleton(sp => new ImageStore(root, sp.GetRequiredService<ContentStore>(), sp.GetRequiredService<LayerStore>(), logger));
+        services.AddSingleton(sp => new RegistryClient(config, logger));
+        services.AddSingleton<ImagePuller>();
+        services.AddSingleton<ImageFsUsage>();
         services.AddSingleton<CallLoggingInterceptor>();
         services.AddGrpc(o =>
         {
@@ -27,5 +38,11 @@ public static class CriServices
             o.EnableDetailedErrors = true;
         });
         return services;
+    }
+
+    /// <summary>Rebuilds in-memory state from disk before the socket accepts calls.</summary>
+    public static void Recover(IServiceProvider services)
+    {
+        services.GetRequiredService<ImageStore>().Recover();
     }
 }

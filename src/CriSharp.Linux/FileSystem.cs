@@ -33,7 +33,24 @@ public static unsafe class FileSystem
         return FileKind.BlockDevice;
     }
 
-    static byte[] NullTerminated(string s)
+    /// <summary>fsync(2) on a directory, so a rename or unlink in it survives a crash.</summary>
+    public static void FsyncDirectory(string path)
+    {
+        int fd;
+        fixed (byte* p = NullTerminated(path))
+            fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) throw new LinuxException("open", path, Tmds.Linux.LibC.errno);
+        try
+        {
+            if (fsync(fd) != 0) throw new LinuxException("fsync", path, Tmds.Linux.LibC.errno);
+        }
+        finally
+        {
+            close(fd);
+        }
+    }
+
+    internal static byte[] NullTerminated(string s)
     {
         var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
         Encoding.UTF8.GetBytes(s, bytes);

@@ -1,0 +1,179 @@
+using CriSharp.Images.Content;
+using CriSharp.Images.Layers;
+using CriSharp.Images.References;
+using CriSharp.State;
+using Serilog;
+
+namespace CriSharp.Images;
+
+/// <summary>
+/// Image records (durable, one file each) with an in-memory index rebuilt at start, plus lookup by id,
+/// tag or digest reference, and garbage collection of blobs and layers no record references.
+/// </summary>
+public sealed class ImageStore
+{
+    readonly RecordStore<ImageRecord> _records;
+    readonly ContentStore _content;
+    readonly LayerStore _layers;
+    readonly ILogger _log;
+    readonly object _sync = new();
+    readonly Dictionary<string, ImageRecord> _byId = new(StringComparer.Ordinal);
+    // Blobs and layers a pull in progress is using: GC must not take them before the record is written.
+    readonly Dictionary<string, int> _pins = new(StringComparer.Ordinal);
+
+    /// <summary>Chain ids held by containers (their overlay lowerdirs); set by the runtime once it exists.</summary>
+    public Func<IReadOnlySet<string>> LayersInUse { get; set; } = () => new HashSet<string>();
+
+    public ImageStore(string root, ContentStore content, LayerStore layers, ILogger log)
+    {
+        _records = new RecordStore<ImageRecord>(Path.Combine(root, "images"), ImagesJsonContext.Default.ImageRecord);
+        _content = content;
+        _layers = layers;
+        _log = log;
+    }
+
+    /// <summary>Loads records, dropping any whose config blob or layers are missing (never list a broken image).</summary>
+    public void Recover()
+    {
+        var leftovers = _layers.RemoveLeftovers();
+        if (leftovers > 0) _log.Warning("removed {Count} incomplete layer directories left by a crash", leftovers);
+        foreach (var r in _records.LoadAll((f, e) => _log.Warning("ignoring unreadable image record {File}: {Error}", f, e.Message)))
+        {
+            var missing = r.ChainIds.FirstOrDefault(c => !_layers.Has(Digest.Parse(c)))
+                ?? (_content.Has(Digest.Parse(r.Id)) ? null : r.Id);
+            if (missing != null)
+            {
+                _log.Warning("dropping image {Image} ({Tags}): {Missing} is missing", r.Id, r.RepoTags, missing);
+                _records.Delete(r.Hex);
+                continue;
+            }
+            _byId[r.Id] = r;
+        }
+        var partials = _content.PrunePartials(TimeSpan.FromDays(1));
+        _log.Information("image store: {Count} images, {Partials} stale partial downloads removed, {Resumable} kept for resuming",
+            _byId.Count, partials, _content.PartialDownloads().Count);
+    }
+
+    public IReadOnlyList<ImageRecord> List()
+    {
+        lock (_sync) return [.. _byId.Values];
+    }
+
+    /// <summary>
+    /// Finds an image by full id ("sha256:…" or bare hex), unique id prefix (≥ 6 hex chars), or by
+    /// reference (tag or digest, normalised against <paramref name="defaultRegistry"/>).
+    /// </summary>
+    public ImageRecord? Find(string image, string defaultRegistry)
+    {
+        lock (_sync)
+        {
+            var hex = image.StartsWith("sha256:", StringComparison.Ordinal) ? image[7..] : image;
+            if (hex.Length >= 6 && hex.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f'))
+            {
+                if (_byId.TryGetValue("sha256:" + hex, out var exact)) return exact;
+                var prefixed = _byId.Values.Where(r => r.Hex.StartsWith(hex, StringComparison.Ordinal)).Take(2).ToList();
+                if (prefixed.Count == 1) return prefixed[0];
+                if (image.StartsWith("sha256:", StringComparison.Ordinal)) return null;
+            }
+            if (!ImageReference.TryParse(image, defaultRegistry, out var reference)) return null;
+            if (reference!.Digest is { } d)
+            {
+                var byDigest = $"{reference.Name}@{d}";
+                return _byId.Values.FirstOrDefault(r => r.RepoDigests.Contains(byDigest));
+            }
+            var tag = reference.ToString();
+            return _byId.Values.FirstOrDefault(r => r.RepoTags.Contains(tag));
+        }
+    }
+
+    public ImageRecord? Get(string id)
+    {
+        lock (_sync) return _byId.GetValueOrDefault(id);
+    }
+
+    /// <summary>
+    /// Stores a freshly pulled image: merges tags and digests into an existing record of the same id,
+    /// and moves a tag away from any other image that held it (a tag names one image).
+    /// </summary>
+    public ImageRecord Commit(ImageRecord pulled)
+    {
+        lock (_sync)
+        {
+            var merged = pulled;
+            if (_byId.TryGetValue(pulled.Id, out var existing))
+            {
+                merged = existing with
+                {
+                    RepoTags = [.. existing.RepoTags.Union(pulled.RepoTags)],
+                    RepoDigests = [.. existing.RepoDigests.Union(pulled.RepoDigests)],
+                    Pinned = existing.Pinned || pulled.Pinned,
+                    PulledAt = pulled.PulledAt,
+                };
+            }
+            foreach (var other in _byId.Values.Where(o => o.Id != pulled.Id && o.RepoTags.Intersect(pulled.RepoTags).Any()).ToList())
+            {
+                var untagged = other with { RepoTags = [.. other.RepoTags.Except(pulled.RepoTags)] };
+                _records.Put(untagged.Hex, untagged);
+                _byId[untagged.Id] = untagged;
+            }
+            _records.Put(merged.Hex, merged);
+            _byId[merged.Id] = merged;
+            return merged;
+        }
+    }
+
+    /// <summary>Removes the record (all its tags). False if there was none.</summary>
+    public bool Remove(string id)
+    {
+        lock (_sync)
+        {
+            if (!_byId.Remove(id, out var r)) return false;
+            _records.Delete(r.Hex);
+            return true;
+        }
+    }
+
+    /// <summary>Marks blobs and chain ids as in use by a pull until the returned handle is disposed.</summary>
+    public IDisposable Pin(IEnumerable<string> keys)
+    {
+        var list = keys.ToList();
+        lock (_sync)
+            foreach (var k in list) _pins[k] = _pins.GetValueOrDefault(k) + 1;
+        return new Unpin(this, list);
+    }
+
+    sealed class Unpin(ImageStore store, List<string> keys) : IDisposable
+    {
+        int _done;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 1) return;
+            lock (store._sync)
+                foreach (var k in keys)
+                    if (--store._pins[k] == 0) store._pins.Remove(k);
+        }
+    }
+
+    /// <summary>Deletes blobs and layers that no image, pull or container references. Returns (blobs, layers) removed.</summary>
+    public (int Blobs, int Layers) CollectGarbage()
+    {
+        var inUse = LayersInUse();
+        lock (_sync)
+        {
+            var keep = new HashSet<string>(_pins.Keys, StringComparer.Ordinal);
+            foreach (var r in _byId.Values)
+            {
+                keep.UnionWith(r.Blobs);
+                keep.Add(r.Id);
+                keep.UnionWith(r.ChainIds);
+            }
+            keep.UnionWith(inUse);
+            int blobs = 0, layers = 0;
+            foreach (var b in _content.List().ToList())
+                if (!keep.Contains(b.ToString())) { _content.Delete(b); blobs++; }
+            foreach (var l in _layers.List().ToList())
+                if (!keep.Contains(l.ToString())) { _layers.Delete(l); layers++; }
+            return (blobs, layers);
+        }
+    }
+}
