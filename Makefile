@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 CONFIG ?= Release
 ENDPOINT ?= unix:///run/crisharp/crisharp.sock
+TEST_REGISTRY ?= 127.0.0.1:5055
 BIN := src/CriSharp.Daemon/bin/$(CONFIG)/net10.0/crisharp
 CONFORMANCE := conformance/CriSharp.Conformance/bin/$(CONFIG)/net10.0/cri-conformance
 export CRISHARP_BIN := $(CURDIR)/$(BIN)
 export CONFIG
 
-.PHONY: all deps build run test unit-test integration-test conformance conformance-reference clean
+.PHONY: all deps build run test unit-test integration-test conformance conformance-reference bench-pull clean
 
 all: build
 
@@ -33,13 +34,18 @@ unit-test: build
 integration-test: build
 	@bash hack/test.sh integration
 
-## conformance: run the CRI conformance suite against ENDPOINT (any CRI runtime)
+## conformance: run the CRI conformance suite against ENDPOINT (any CRI runtime); image cases pull
+## from TEST_REGISTRY (start it first: hack/test-registry.sh start 5055)
 conformance: build
-	$(CONFORMANCE) --endpoint $(ENDPOINT)
+	$(CONFORMANCE) --endpoint $(ENDPOINT) --test-registry $(TEST_REGISTRY)
 
 ## conformance-reference: the same suite against Debian's containerd 1.6 on its own socket
 conformance-reference: build
 	@bash hack/test.sh reference
+
+## bench-pull: 5 cold pulls of the large test image, crisharp vs containerd (median time, peak RSS)
+bench-pull: build
+	@bash hack/bench-pull.sh
 
 clean:
 	dotnet clean CriSharp.sln -c $(CONFIG) --nologo -v quiet

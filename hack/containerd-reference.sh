@@ -17,7 +17,9 @@ NETD=$STATE/net.d
 LOG=$STATE/containerd.log
 PIDFILE=$STATE/containerd.pid
 BRIDGE=crisharpref0
-REGISTRY=127.0.0.1:5055
+# Test registries (hack/test-registry.sh) reached over plain HTTP: 5055 for the conformance suite,
+# 5056 for hack/bench-pull.sh.
+REGISTRIES="127.0.0.1:5055 127.0.0.1:5056"
 WAIT_SECONDS=20
 
 log() { echo "containerd-reference: $*" >&2; }
@@ -125,9 +127,14 @@ disabled_plugins = [
       config_path = ""
 
       [plugins."io.containerd.grpc.v1.cri".registry.mirrors]
-        [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$REGISTRY"]
-          endpoint = ["http://$REGISTRY"]
 TOML
+  local r
+  for r in $REGISTRIES; do
+    cat >>"$CONFIG" <<TOML
+        [plugins."io.containerd.grpc.v1.cri".registry.mirrors."$r"]
+          endpoint = ["http://$r"]
+TOML
+  done
 }
 
 start() {

@@ -3,6 +3,7 @@
 set -euo pipefail
 BIN=${1:?usage: hack/run.sh PATH-TO-crisharp}
 CONF=/etc/crisharp/crisharp.toml
+bash "$(dirname "$0")/prepare-host.sh"
 
 if [[ ! -e $CONF ]]; then
   mkdir -p /etc/crisharp/crisharp.d

@@ -9,6 +9,11 @@ CONFIG=${CONFIG:-Release}
 STAGE=${1:-all}
 BIN=src/CriSharp.Daemon/bin/$CONFIG/net10.0/crisharp
 CONFORMANCE=conformance/CriSharp.Conformance/bin/$CONFIG/net10.0/cri-conformance
+TESTENV=tests/CriSharp.TestSupport/bin/$CONFIG/net10.0/crisharp-testenv
+# The test images for the conformance stages (hack/test-registry.sh; containerd has a plain-HTTP mirror for it).
+REGISTRY_PORT=5055
+REGISTRY=127.0.0.1:$REGISTRY_PORT
+REGISTRY_STATE=/run/crisharp-test
 export CRISHARP_BIN=$PWD/$BIN
 
 passed=0
@@ -19,7 +24,7 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "test: must run as root (real containers, mounts, network namespaces)" >&2
   exit 1
 fi
-for f in "$BIN" "$CONFORMANCE"; do
+for f in "$BIN" "$CONFORMANCE" "$TESTENV"; do
   [[ -x $f ]] || { echo "test: $f is missing: run 'make build' first" >&2; exit 1; }
 done
 
@@ -70,6 +75,38 @@ integration() {
   dotnet_tests "integration" tests/CriSharp.Integration.Tests
 }
 
+# Starts the test registry (anonymous, test images pushed) once for the conformance stages. A registry
+# already running on the port is refused rather than reused: it may be another variant or someone's.
+registry_started=0
+registry_start() {
+  local pidfile=$REGISTRY_STATE/registry-$REGISTRY_PORT.pid
+  if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    failed=$((failed + 1))
+    problems+=("a test registry is already running on $REGISTRY (pid $(cat "$pidfile")); stop it: hack/test-registry.sh stop $REGISTRY_PORT")
+    return 1
+  fi
+  echo "=== test registry on $REGISTRY"
+  if ! TESTENV_BIN=$PWD/$TESTENV bash hack/test-registry.sh start "$REGISTRY_PORT"; then
+    failed=$((failed + 1)); problems+=("test registry did not start on $REGISTRY (log: $REGISTRY_STATE/registry-$REGISTRY_PORT.log)")
+    return 1
+  fi
+  registry_started=1
+}
+
+# Stops it (the registry process and its temp dir go with it). Its log stays only if a stage failed.
+registry_stop() {
+  [[ $registry_started -eq 1 ]] || return 0
+  registry_started=0
+  bash hack/test-registry.sh stop "$REGISTRY_PORT" >/dev/null
+  if [[ $failed -eq 0 ]]; then
+    rm -f "$REGISTRY_STATE/registry-$REGISTRY_PORT.log"
+    rmdir "$REGISTRY_STATE" 2>/dev/null || true
+  else
+    echo "test registry log kept: $REGISTRY_STATE/registry-$REGISTRY_PORT.log"
+  fi
+}
+trap registry_stop EXIT
+
 # Starts crisharp on a private socket and state, runs the suite, stops it.
 conformance_crisharp() {
   local dir pid
@@ -95,7 +132,7 @@ TOML
   "$BIN" --config "$dir/crisharp.toml" --config-dir "$dir/crisharp.d" 2>"$dir/crisharp.log" &
   pid=$!
   for _ in $(seq 100); do [[ -S $dir/crisharp.sock ]] && break; sleep 0.1; done
-  conformance_run "conformance (crisharp)" --endpoint "unix://$dir/crisharp.sock"
+  conformance_run "conformance (crisharp)" --endpoint "unix://$dir/crisharp.sock" --test-registry "$REGISTRY"
   kill -TERM "$pid" 2>/dev/null
   if ! wait "$pid"; then
     failed=$((failed + 1)); problems+=("crisharp did not exit cleanly on SIGTERM; log: $dir/crisharp.log")
@@ -106,20 +143,22 @@ TOML
 }
 
 reference() {
-  trap 'bash hack/containerd-reference.sh stop >/dev/null 2>&1' RETURN
+  trap 'bash hack/containerd-reference.sh stop >/dev/null 2>&1; trap - RETURN' RETURN
   if ! bash hack/containerd-reference.sh start; then
     failed=$((failed + 1)); problems+=("containerd reference did not start"); return
   fi
   conformance_run "conformance (containerd reference)" \
-    --endpoint unix:///run/crisharp-ref/containerd.sock --known-failures conformance/reference-known-failures.txt
+    --endpoint unix:///run/crisharp-ref/containerd.sock --test-registry "$REGISTRY" \
+    --known-failures conformance/reference-known-failures.txt
 }
 
-# Anything of ours still running or mounted after the tests is a leak, and a failure.
+# Anything of ours still running or mounted after the tests is a leak, and a failure. The test
+# registry counts (process, pid file, temp dir); its log under $REGISTRY_STATE does not (kept on failure).
 leak_check() {
   local leaks
-  leaks=$( (pgrep -a -f "net10.0/crisharp( |$)|docker-registry serve|containerd --config /run/crisharp-ref" ;
+  leaks=$( (pgrep -a -f "net10.0/crisharp( |$)|crisharp-testenv registry|docker-registry serve|containerd --config /run/crisharp-ref" ;
             findmnt -rn -o TARGET | grep -E 'crisharp-(conformance|ref|it-)' ;
-            ls -d /run/crisharp-conformance.* /tmp/crisharp-it-* /tmp/crisharp-registry-* 2>/dev/null) || true)
+            ls -d /run/crisharp-conformance.* /tmp/crisharp-it-* /tmp/crisharp-registry-* "$REGISTRY_STATE"/registry-*.pid 2>/dev/null) || true)
   if [[ -n $leaks ]]; then
     failed=$((failed + 1)); problems+=("left behind after tests: $leaks")
   fi
@@ -128,9 +167,9 @@ leak_check() {
 case $STAGE in
   unit) unit ;;
   integration) integration ;;
-  conformance) conformance_crisharp ;;
-  reference) reference ;;
-  all) unit; integration; conformance_crisharp; reference; leak_check ;;
+  conformance) registry_start; conformance_crisharp; registry_stop ;;
+  reference) registry_start; reference; registry_stop ;;
+  all) unit; integration; registry_start; conformance_crisharp; reference; registry_stop; leak_check ;;
   *) echo "usage: hack/test.sh [all|unit|integration|conformance|reference]" >&2; exit 2 ;;
 esac
 

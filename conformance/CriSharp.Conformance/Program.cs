@@ -1,10 +1,13 @@
 using System.Text.RegularExpressions;
+using CriSharp.Conformance.Bench;
 using CriSharp.Conformance.Framework;
 
 const string usage = """
-    usage: cri-conformance --endpoint unix:///path/to.sock [--focus REGEX] [--known-failures FILE] [--timeout-seconds N] [--list]
+    usage: cri-conformance --endpoint unix:///path/to.sock [--test-registry HOST:PORT] [--focus REGEX] [--known-failures FILE] [--timeout-seconds N] [--list]
+           cri-conformance bench-pull --help
 
       --endpoint         CRI endpoint under test (unix socket)
+      --test-registry    HOST:PORT of the test registry (hack/test-registry.sh); cases that pull fail without it
       --focus            only run cases whose "Area/name" matches REGEX (case-insensitive)
       --known-failures   file of "Area/name  # justification" lines: failures print XFAIL and are not counted
       --timeout-seconds  per-case timeout (default 30)
@@ -12,7 +15,12 @@ const string usage = """
     exit code: 0 iff no case failed (XFAIL does not count), 2 on usage errors
     """;
 
-string? endpointArg = null, focusArg = null, knownArg = null;
+if (args.Length > 0 && args[0] == "bench-pull")
+{
+    return await PullBench.RunAsync(args[1..]);
+}
+
+string? endpointArg = null, focusArg = null, knownArg = null, registryArg = null;
 var timeoutSeconds = 30;
 var list = false;
 for (var i = 0; i < args.Length; i++)
@@ -34,6 +42,14 @@ for (var i = 0; i < args.Length; i++)
             case "--endpoint": endpointArg = Value(); break;
             case "--focus": focusArg = Value(); break;
             case "--known-failures": knownArg = Value(); break;
+            case "--test-registry":
+                registryArg = Value();
+                if (!Regex.IsMatch(registryArg, @"^[A-Za-z0-9.\-\[\]:]+:[0-9]+$"))
+                {
+                    throw new ArgumentException($"--test-registry: '{registryArg}' is not HOST:PORT");
+                }
+
+                break;
             case "--timeout-seconds":
                 var v = Value();
                 if (!int.TryParse(v, out timeoutSeconds) || timeoutSeconds <= 0)
@@ -90,6 +106,6 @@ foreach (var name in known.Names.Where(n => cases.All(c => c.FullName != n)))
     Console.Error.WriteLine($"cri-conformance: warning: known failure '{name}' in {known.Path} matches no case");
 }
 
-var runner = new Runner(new RunnerOptions(endpoint!, focus, known, TimeSpan.FromSeconds(timeoutSeconds)), Console.Out);
+var runner = new Runner(new RunnerOptions(endpoint!, focus, known, TimeSpan.FromSeconds(timeoutSeconds), registryArg), Console.Out);
 var failed = await runner.RunAsync(cases);
 return failed == 0 ? 0 : 1;

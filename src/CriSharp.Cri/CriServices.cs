@@ -4,6 +4,10 @@ using CriSharp.Images.Content;
 using CriSharp.Images.Layers;
 using CriSharp.Images.Registry;
 using CriSharp.Network;
+using CriSharp.Runtime.Cgroups;
+using CriSharp.Runtime.Containers;
+using CriSharp.Runtime.Monitor;
+using CriSharp.Runtime.Pods;
 using CriSharp.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -29,6 +33,19 @@ public static class CriServices
         services.AddSingleton(sp => new RegistryClient(config, logger));
         services.AddSingleton<ImagePuller>();
         services.AddSingleton<ImageFsUsage>();
+
+        var state = config.Current.StateDir;
+        if (config.Current.CgroupDriver == "systemd")
+            throw new InvalidOperationException("cgroup_driver = \"systemd\" is not implemented yet; use \"cgroupfs\" (and kubelet --cgroup-driver=cgroupfs)");
+        services.AddSingleton(_ => RuntimeRecords.Sandboxes(root));
+        services.AddSingleton(_ => RuntimeRecords.Containers(root));
+        services.AddSingleton(_ => CgroupManager.CreateCgroupfs());
+        services.AddSingleton(_ => new NamespacePinner());
+        services.AddSingleton<IPodNetwork, LoopbackOnlyNetwork>();
+        services.AddSingleton(_ => new ExitWatcher(Path.Combine(state, "exits")));
+        services.AddSingleton(_ => new ConmonMonitor(config.Current.MonitorPath, Path.Combine(state, "exits"), Path.Combine(state, "a")));
+        services.AddSingleton<PodManager>();
+        services.AddSingleton<ContainerManager>();
         services.AddSingleton<CallLoggingInterceptor>();
         services.AddGrpc(o =>
         {
@@ -41,8 +58,20 @@ public static class CriServices
     }
 
     /// <summary>Rebuilds in-memory state from disk before the socket accepts calls.</summary>
-    public static void Recover(IServiceProvider services)
+    public static async Task RecoverAsync(IServiceProvider services, Serilog.ILogger log)
     {
         services.GetRequiredService<ImageStore>().Recover();
+        // Exit events must be watched before containers are reconciled, so none is missed in between.
+        services.GetRequiredService<ExitWatcher>().Start();
+        var pods = services.GetRequiredService<PodManager>();
+        var containers = services.GetRequiredService<ContainerManager>();
+        pods.StopOrRemoveContainers = containers.StopOrRemoveInPodAsync;
+        var sandboxes = services.GetRequiredService<Runtime.RecordIndex<PodSandbox>>();
+        var containerRecords = services.GetRequiredService<Runtime.RecordIndex<ContainerRecord>>();
+        sandboxes.Load((f, e) => log.Warning("ignoring unreadable sandbox record {File}: {Error}", f, e.Message));
+        containerRecords.Load((f, e) => log.Warning("ignoring unreadable container record {File}: {Error}", f, e.Message));
+        pods.Recover();
+        await containers.RecoverAsync(CancellationToken.None);
+        log.Information("recovered {Pods} pod sandboxes and {Containers} containers", sandboxes.All().Count, containerRecords.All().Count);
     }
 }

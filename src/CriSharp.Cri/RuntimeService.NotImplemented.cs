@@ -6,21 +6,7 @@ namespace CriSharp.Cri;
 // RPCs whose issue has not landed: each answers UNIMPLEMENTED naming itself.
 public sealed partial class RuntimeService
 {
-    public override Task<RunPodSandboxResponse> RunPodSandbox(RunPodSandboxRequest request, ServerCallContext context) => throw Unimplemented(nameof(RunPodSandbox));
-    public override Task<StopPodSandboxResponse> StopPodSandbox(StopPodSandboxRequest request, ServerCallContext context) => throw Unimplemented(nameof(StopPodSandbox));
-    public override Task<RemovePodSandboxResponse> RemovePodSandbox(RemovePodSandboxRequest request, ServerCallContext context) => throw Unimplemented(nameof(RemovePodSandbox));
-    public override Task<PodSandboxStatusResponse> PodSandboxStatus(PodSandboxStatusRequest request, ServerCallContext context) => throw Unimplemented(nameof(PodSandboxStatus));
-    public override Task<ListPodSandboxResponse> ListPodSandbox(ListPodSandboxRequest request, ServerCallContext context) => throw Unimplemented(nameof(ListPodSandbox));
-    public override Task StreamPodSandboxes(StreamPodSandboxesRequest request, IServerStreamWriter<StreamPodSandboxesResponse> responseStream, ServerCallContext context) => throw Unimplemented(nameof(StreamPodSandboxes));
-    public override Task<CreateContainerResponse> CreateContainer(CreateContainerRequest request, ServerCallContext context) => throw Unimplemented(nameof(CreateContainer));
-    public override Task<StartContainerResponse> StartContainer(StartContainerRequest request, ServerCallContext context) => throw Unimplemented(nameof(StartContainer));
-    public override Task<StopContainerResponse> StopContainer(StopContainerRequest request, ServerCallContext context) => throw Unimplemented(nameof(StopContainer));
-    public override Task<RemoveContainerResponse> RemoveContainer(RemoveContainerRequest request, ServerCallContext context) => throw Unimplemented(nameof(RemoveContainer));
-    public override Task<ListContainersResponse> ListContainers(ListContainersRequest request, ServerCallContext context) => throw Unimplemented(nameof(ListContainers));
-    public override Task StreamContainers(StreamContainersRequest request, IServerStreamWriter<StreamContainersResponse> responseStream, ServerCallContext context) => throw Unimplemented(nameof(StreamContainers));
-    public override Task<ContainerStatusResponse> ContainerStatus(ContainerStatusRequest request, ServerCallContext context) => throw Unimplemented(nameof(ContainerStatus));
     public override Task<UpdateContainerResourcesResponse> UpdateContainerResources(UpdateContainerResourcesRequest request, ServerCallContext context) => throw Unimplemented(nameof(UpdateContainerResources));
-    public override Task<ReopenContainerLogResponse> ReopenContainerLog(ReopenContainerLogRequest request, ServerCallContext context) => throw Unimplemented(nameof(ReopenContainerLog));
     public override Task<ExecSyncResponse> ExecSync(ExecSyncRequest request, ServerCallContext context) => throw Unimplemented(nameof(ExecSync));
     public override Task<ExecResponse> Exec(ExecRequest request, ServerCallContext context) => throw Unimplemented(nameof(Exec));
     public override Task<AttachResponse> Attach(AttachRequest request, ServerCallContext context) => throw Unimplemented(nameof(Attach));

@@ -1,6 +1,8 @@
 using CriSharp.Configuration;
 using CriSharp.Network;
 using CriSharp.Runtime;
+using CriSharp.Runtime.Containers;
+using CriSharp.Runtime.Pods;
 using Grpc.Core;
 
 namespace CriSharp.Cri;
@@ -13,8 +15,31 @@ public sealed partial class RuntimeService(
     LiveConfig config,
     RuntimeReadinessProbe runtimeProbe,
     NetworkReadinessProbe networkProbe,
-    PodCidrState podCidr) : global::Runtime.V1.RuntimeService.RuntimeServiceBase
+    PodCidrState podCidr,
+    PodManager pods,
+    ContainerManager containers,
+    RecordIndex<PodSandbox> sandboxes) : global::Runtime.V1.RuntimeService.RuntimeServiceBase
 {
+    /// <summary>Runs an engine call, mapping engine exceptions to the gRPC status they mean.</summary>
+    static async Task<T> Engine<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception e) when (RuntimeErrors.ToRpc(e) is { } rpc)
+        {
+            throw rpc;
+        }
+    }
+
+    static string RequireId(string id, string field)
+    {
+        if (string.IsNullOrWhiteSpace(id))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{field} is required"));
+        return id;
+    }
+
     static RpcException Unimplemented(string rpc) =>
         new(new Status(StatusCode.Unimplemented, $"{rpc} is not implemented by crisharp yet"));
 }

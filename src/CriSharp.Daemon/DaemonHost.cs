@@ -58,7 +58,7 @@ public static class DaemonHost
         await using var app = builder.Build();
         app.MapGrpcService<RuntimeService>();
         app.MapGrpcService<ImageService>();
-        CriServices.Recover(app.Services);
+        await CriServices.RecoverAsync(app.Services, logger);
 
         // The socket must never be reachable with looser permissions than 0660, not even briefly.
         var oldMask = ProcessControl.SetUmask(0b001_111_111); // 0177: 0600 at bind, widened to 0660 below

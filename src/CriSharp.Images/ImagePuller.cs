@@ -82,7 +82,8 @@ public sealed class ImagePuller(LiveConfig config, RegistryClient registry, Cont
         var record = images.Commit(new ImageRecord
         {
             Id = resolved.Config.Digest.ToString(),
-            RepoTags = reference.Tag is { } tag ? [$"{reference.Name}:{tag}"] : [],
+            // "name:tag@digest" fetches by digest; the tag is not verified, so it is not recorded (as containerd does).
+            RepoTags = reference is { Tag: { } tag, Digest: null } ? [$"{reference.Name}:{tag}"] : [],
             RepoDigests = [repoDigest],
             Size = resolved.Config.Size + resolved.Layers.Sum(l => l.Size),
             User = imageConfig.Config?.User ?? "",

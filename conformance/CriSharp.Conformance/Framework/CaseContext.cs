@@ -9,13 +9,15 @@ public sealed class CaseContext
 {
     private readonly Stack<(string What, Func<CancellationToken, Task> Action)> _cleanups = new();
 
-    internal CaseContext(Endpoint endpoint, GrpcChannel channel, DateTime deadline, CancellationToken cancellationToken)
+    internal CaseContext(Endpoint endpoint, GrpcChannel channel, DateTime deadline, CancellationToken cancellationToken, string? testRegistry = null)
     {
         Endpoint = endpoint;
         Channel = channel;
         Deadline = deadline;
         CancellationToken = cancellationToken;
+        TestRegistryHost = testRegistry;
         Runtime = new RuntimeService.RuntimeServiceClient(channel);
+        Images = new ImageService.ImageServiceClient(channel);
     }
 
     public Endpoint Endpoint { get; }
@@ -27,6 +29,19 @@ public sealed class CaseContext
     public GrpcChannel Channel { get; }
 
     public RuntimeService.RuntimeServiceClient Runtime { get; }
+
+    public ImageService.ImageServiceClient Images { get; }
+
+    /// <summary>HOST:PORT of the test registry (<c>--test-registry</c>), or null when not given.</summary>
+    public string? TestRegistryHost { get; }
+
+    /// <summary>
+    /// The test registry; a case that needs it fails (never skips) when <c>--test-registry</c> was not given.
+    /// </summary>
+    public TestRegistry Registry => TestRegistryHost is { } host
+        ? new TestRegistry(host)
+        : throw new CaseFailedException(
+            "this case needs the test registry: pass --test-registry HOST:PORT (start one with 'hack/test-registry.sh start 5055')");
 
     /// <summary>UTC deadline of this case.</summary>
     public DateTime Deadline { get; }

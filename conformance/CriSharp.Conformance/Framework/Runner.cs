@@ -4,7 +4,7 @@ using Grpc.Core;
 
 namespace CriSharp.Conformance.Framework;
 
-public sealed record RunnerOptions(Endpoint Endpoint, Regex? Focus, KnownFailures KnownFailures, TimeSpan CaseTimeout);
+public sealed record RunnerOptions(Endpoint Endpoint, Regex? Focus, KnownFailures KnownFailures, TimeSpan CaseTimeout, string? TestRegistry = null);
 
 /// <summary>Runs cases sequentially and prints one line per case plus a summary.</summary>
 public sealed class Runner(RunnerOptions options, TextWriter output)
@@ -58,7 +58,7 @@ public sealed class Runner(RunnerOptions options, TextWriter output)
     {
         var timeout = options.CaseTimeout;
         using var cts = new CancellationTokenSource(timeout);
-        var ctx = new CaseContext(options.Endpoint, channel, DateTime.UtcNow + timeout, cts.Token);
+        var ctx = new CaseContext(options.Endpoint, channel, DateTime.UtcNow + timeout, cts.Token, options.TestRegistry);
         var sw = Stopwatch.StartNew();
         string? error = null;
         try

@@ -11,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace CriSharp.Images.Tests;
+namespace CriSharp.TestSupport;
 
 /// <summary>
 /// A small in-process registry on 127.0.0.1 (Kestrel, plain HTTP) whose answers each test scripts,

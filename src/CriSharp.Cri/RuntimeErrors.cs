@@ -1,0 +1,24 @@
+using CriSharp.Linux;
+using CriSharp.Runtime;
+using CriSharp.Runtime.Monitor;
+using CriSharp.Runtime.Oci;
+using Grpc.Core;
+
+namespace CriSharp.Cri;
+
+/// <summary>Maps runtime-engine failures to the gRPC status a kubelet or operator can act on.</summary>
+static class RuntimeErrors
+{
+    public static RpcException? ToRpc(Exception e) => e switch
+    {
+        RpcException r => r,
+        InvalidRequestException or SpecException => Rpc(StatusCode.InvalidArgument, e.Message),
+        ObjectNotFoundException => Rpc(StatusCode.NotFound, e.Message),
+        WrongStateException => Rpc(StatusCode.FailedPrecondition, e.Message),
+        NameInUseException => Rpc(StatusCode.AlreadyExists, e.Message),
+        RuntimeCreateException or ExternalProgramException or LinuxException => Rpc(StatusCode.Internal, e.Message),
+        _ => null,
+    };
+
+    static RpcException Rpc(StatusCode code, string message) => new(new Status(code, message));
+}

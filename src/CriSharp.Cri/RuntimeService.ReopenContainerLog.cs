@@ -1,0 +1,17 @@
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Cri;
+
+public sealed partial class RuntimeService
+{
+    public override Task<ReopenContainerLogResponse> ReopenContainerLog(ReopenContainerLogRequest request, ServerCallContext context)
+    {
+        var id = RequireId(request.ContainerId, "container_id");
+        return Engine(async () =>
+        {
+            await containers.ReopenLogAsync(id, context.CancellationToken);
+            return new ReopenContainerLogResponse();
+        });
+    }
+}

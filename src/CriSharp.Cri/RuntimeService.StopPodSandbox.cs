@@ -1,0 +1,17 @@
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Cri;
+
+public sealed partial class RuntimeService
+{
+    public override Task<StopPodSandboxResponse> StopPodSandbox(StopPodSandboxRequest request, ServerCallContext context)
+    {
+        var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
+        return Engine(async () =>
+        {
+            await pods.StopAsync(id, context.CancellationToken);
+            return new StopPodSandboxResponse();
+        });
+    }
+}

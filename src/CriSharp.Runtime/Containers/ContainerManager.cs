@@ -1,0 +1,338 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using CriSharp.Configuration;
+using CriSharp.Images;
+using CriSharp.Images.Layers;
+using CriSharp.Linux;
+using CriSharp.Runtime.Cgroups;
+using CriSharp.Runtime.Monitor;
+using CriSharp.Runtime.Oci;
+using CriSharp.Runtime.Pods;
+using CriSharp.State;
+using Serilog;
+
+namespace CriSharp.Runtime.Containers;
+
+/// <summary>
+/// Containers: overlay rootfs over the image layers, OCI bundle, start under conmon with the pod's
+/// runtime handler, stop/kill, exit tracking from conmon's exit files, removal, and recovery.
+/// </summary>
+public sealed class ContainerManager
+{
+    readonly LiveConfig _config;
+    readonly RecordIndex<ContainerRecord> _containers;
+    readonly RecordIndex<PodSandbox> _sandboxes;
+    readonly ImageStore _images;
+    readonly ImagePuller _puller;
+    readonly LayerStore _layers;
+    readonly ICgroupManager _cgroups;
+    readonly ConmonMonitor _monitor;
+    readonly ExitWatcher _exits;
+    readonly ILogger _log;
+    readonly NameRegistry _names = new();
+    readonly KeyedLock _locks = new();
+    readonly ConcurrentDictionary<string, TaskCompletionSource> _exitWaiters = new();
+
+    public ContainerManager(LiveConfig config, RecordIndex<ContainerRecord> containers, RecordIndex<PodSandbox> sandboxes,
+        ImageStore images, ImagePuller puller, LayerStore layers, ICgroupManager cgroups, ConmonMonitor monitor, ExitWatcher exits, ILogger log)
+    {
+        _config = config;
+        _containers = containers;
+        _sandboxes = sandboxes;
+        _images = images;
+        _puller = puller;
+        _layers = layers;
+        _cgroups = cgroups;
+        _monitor = monitor;
+        _exits = exits;
+        _log = log;
+        _exits.ContainerExited += OnExited;
+        images.LayersInUse = () => _containers.All().SelectMany(c => c.ChainIds).ToHashSet(StringComparer.Ordinal);
+    }
+
+    public string ContainersStateDir => Path.Combine(_config.Current.StateDir, "containers");
+    public string ContainersLayerDir => Path.Combine(_config.Current.Root, "containers");
+
+    public OciRuntime RuntimeFor(string handler)
+    {
+        var h = _config.Current.Runtimes.GetValueOrDefault(handler)
+            ?? throw new WrongStateException($"runtime handler '{handler}' is no longer configured");
+        return new OciRuntime(handler, h.Path, h.RootDir);
+    }
+
+    public ContainerRecord? Find(string id) => _containers.Find(id);
+
+    public IReadOnlyList<ContainerRecord> List() => _containers.All();
+
+    public async Task<ContainerRecord> CreateAsync(string sandboxId, ContainerSpec spec, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(spec.Name) || spec.Name.Contains('/') || spec.Name.Contains('\0'))
+            throw new InvalidRequestException("config.metadata.name", $"'{spec.Name}' is not a valid container name");
+        var sandbox = _sandboxes.Find(sandboxId) ?? throw new ObjectNotFoundException($"pod sandbox {sandboxId} not found");
+        if (sandbox.State != SandboxState.Ready)
+            throw new WrongStateException($"pod sandbox {sandbox.Id} is not ready");
+        var image = _images.Find(spec.Image, _puller.DefaultRegistry)
+            ?? throw new ObjectNotFoundException($"image \"{spec.Image}\" not found: pull it first");
+        var logPath = ResolveLogPath(sandbox, spec.LogPath);
+        var name = Naming.ContainerName(spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, spec.Attempt);
+        var (id, outcome) = await _names.CreateAsync(name, () => CreateCoreAsync(sandbox, image, spec, logPath, ct));
+        if (outcome == CreateOutcome.AlreadyExists)
+            throw new NameInUseException($"container name \"{name}\" is already used by {id}");
+        return _containers.Get(id) ?? throw new ObjectNotFoundException($"container {id} vanished while it was being created");
+    }
+
+    /// <summary>The log file must stay inside the pod's log directory: no absolute paths, no "..".</summary>
+    static string ResolveLogPath(PodSandbox sandbox, string relative)
+    {
+        if (relative.Length == 0) return "";
+        if (sandbox.Spec.LogDirectory.Length == 0)
+            throw new InvalidRequestException("config.log_path", "set, but the pod sandbox has no log_directory");
+        if (Path.IsPathRooted(relative) || relative.Split('/').Any(p => p == ".."))
+            throw new InvalidRequestException("config.log_path", $"'{relative}' must be relative to the pod's log directory without '..'");
+        var dir = Path.GetFullPath(sandbox.Spec.LogDirectory);
+        var full = Path.GetFullPath(Path.Combine(dir, relative));
+        if (!full.StartsWith(dir.TrimEnd('/') + "/", StringComparison.Ordinal))
+            throw new InvalidRequestException("config.log_path", $"'{relative}' leaves the pod's log directory");
+        return full;
+    }
+
+    async Task<string> CreateCoreAsync(PodSandbox sandbox, ImageRecord image, ContainerSpec spec, string logPath, CancellationToken ct)
+    {
+        var id = Naming.NewId();
+        var bundle = Path.Combine(ContainersStateDir, id);
+        var layerDir = Path.Combine(ContainersLayerDir, id);
+        var rootfs = Path.Combine(bundle, "rootfs");
+        var runtime = RuntimeFor(sandbox.RuntimeHandler);
+        var undo = new Stack<Func<Task>>();
+        using var pin = _images.Pin(image.ChainIds);
+        try
+        {
+            Directory.CreateDirectory(rootfs);
+            undo.Push(() => { DeleteDir(bundle); return Task.CompletedTask; });
+            Directory.CreateDirectory(Path.Combine(layerDir, "upper"));
+            Directory.CreateDirectory(Path.Combine(layerDir, "work"));
+            undo.Push(() => { DeleteDir(layerDir); return Task.CompletedTask; });
+
+            var lowers = image.ChainIds.AsEnumerable().Reverse().Select(c => _layers.PathOf(Images.Content.Digest.Parse(c))).ToList();
+            Mounts.MountOverlay(lowers, Path.Combine(layerDir, "upper"), Path.Combine(layerDir, "work"), rootfs, readOnly: false);
+            undo.Push(() => { Mounts.Unmount(rootfs, detach: true); return Task.CompletedTask; });
+
+            var cgroup = _cgroups.ContainerCgroupPath(sandbox.CgroupPath, id);
+            var pidNs = PidNamespaceFor(sandbox, spec);
+            var ociSpec = OciSpecGenerator.Generate(new SpecInput(spec, sandbox, _puller.ReadConfig(image), rootfs, cgroup, pidNs, id));
+            AtomicFile.Write(Path.Combine(bundle, "config.json"), JsonSerializer.SerializeToUtf8Bytes(ociSpec, OciJsonContext.Default.OciSpec));
+
+            if (logPath.Length > 0) Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
+            var process = await _monitor.CreateAsync(new ContainerLaunch(id, spec.Name, bundle, runtime, logPath, spec.Tty, spec.Stdin, spec.StdinOnce), ct);
+            undo.Push(async () => await runtime.DeleteAsync(id, force: true));
+
+            var record = new ContainerRecord
+            {
+                Id = id,
+                SandboxId = sandbox.Id,
+                Spec = spec,
+                ImageId = image.Id,
+                CreatedAt = Naming.NowNanos(),
+                Pid = process.Pid,
+                ConmonPid = process.ConmonPid,
+                RuntimeHandler = sandbox.RuntimeHandler,
+                BundleDir = bundle,
+                LayerDir = layerDir,
+                LogPath = logPath,
+                CgroupPath = cgroup,
+                ChainIds = [.. image.ChainIds],
+                StopSignal = Signals.Parse(spec.StopSignal.Length > 0 ? spec.StopSignal : _puller.ReadConfig(image).Config?.StopSignal ?? ""),
+            };
+            _containers.Put(record);
+            _log.Information("container {ContainerId} ({Name}) created in pod {PodId} from {Image}", id, spec.Name, sandbox.Id, image.Id);
+            return id;
+        }
+        catch
+        {
+            while (undo.TryPop(out var step))
+            {
+                try { await step(); }
+                catch (Exception e) { _log.Warning("cleaning up failed container {ContainerId}: {Error}", id, e.Message); }
+            }
+            throw;
+        }
+    }
+
+    string? PidNamespaceFor(PodSandbox sandbox, ContainerSpec spec)
+    {
+        var ns = spec.Security.Namespaces;
+        string? target = ns.Pid switch
+        {
+            NamespaceMode.Pod => sandbox.InfraContainerId.Length > 0 ? sandbox.InfraContainerId
+                : throw new WrongStateException($"pod sandbox {sandbox.Id} has no infra process holding a shared PID namespace"),
+            NamespaceMode.Target => ns.TargetId,
+            _ => null,
+        };
+        if (target == null) return null;
+        var c = _containers.Find(target) ?? throw new ObjectNotFoundException($"target container {target} for the PID namespace not found");
+        if (c.State != ContainerState.Running || c.Pid <= 0)
+            throw new WrongStateException($"target container {target} is not running");
+        return $"/proc/{c.Pid}/ns/pid";
+    }
+
+    public async Task StartAsync(string id, CancellationToken ct)
+    {
+        var c = _containers.Find(id) ?? throw new ObjectNotFoundException($"container {id} not found");
+        using var _ = await _locks.AcquireAsync(c.Id, ct);
+        c = _containers.Get(c.Id)!;
+        if (c.State != ContainerState.Created)
+            throw new WrongStateException($"container {c.Id} is {c.State.ToString().ToLowerInvariant()}, not created");
+        await RuntimeFor(c.RuntimeHandler).StartAsync(c.Id);
+        var started = Naming.NowNanos();
+        // The exit may already have been recorded if the process ended at once; keep that, add the start time.
+        _containers.Update(c.Id, r => r with { StartedAt = started, State = r.State == ContainerState.Created ? ContainerState.Running : r.State });
+        _log.Information("container {ContainerId} started", c.Id);
+    }
+
+    /// <summary>Stop signal, then SIGKILL after <paramref name="timeoutSeconds"/>; idempotent.</summary>
+    public async Task StopAsync(string id, long timeoutSeconds, CancellationToken ct)
+    {
+        var c = _containers.Find(id) ?? throw new ObjectNotFoundException($"container {id} not found");
+        using var _ = await _locks.AcquireAsync(c.Id, ct);
+        await StopLockedAsync(c.Id, timeoutSeconds, ct);
+    }
+
+    async Task StopLockedAsync(string id, long timeoutSeconds, CancellationToken ct)
+    {
+        var c = _containers.Get(id);
+        if (c == null || c.State is ContainerState.Exited or ContainerState.Unknown) return;
+        var runtime = RuntimeFor(c.RuntimeHandler);
+        if (c.State == ContainerState.Created)
+        {
+            // Never started: there is no process to signal; record it as exited.
+            await runtime.DeleteAsync(id, force: true);
+            _containers.Update(id, r => r with { State = ContainerState.Exited, FinishedAt = Naming.NowNanos(), ExitCode = 0, Reason = "Created" });
+            return;
+        }
+        var exited = ExitWaiter(id);
+        if (timeoutSeconds > 0)
+        {
+            await runtime.KillAsync(id, c.StopSignal, all: false);
+            if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeoutSeconds), ct)) == exited) return;
+        }
+        await runtime.KillAsync(id, Signals.SIGKILL, all: true);
+        if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(10), ct)) != exited)
+        {
+            // conmon should have written the exit file by now; read the runtime's view instead of waiting forever.
+            var state = await runtime.StateAsync(id);
+            if (state == null || state.Status == "stopped")
+                _containers.Update(id, r => r.State == ContainerState.Running
+                    ? r with { State = ContainerState.Exited, ExitCode = 137, FinishedAt = Naming.NowNanos(), Reason = "Error" } : r);
+            else
+                throw new WrongStateException($"container {id} did not stop within 10 s of SIGKILL");
+        }
+    }
+
+    Task ExitWaiter(string id)
+    {
+        var tcs = _exitWaiters.GetOrAdd(id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        // The exit may have been recorded between our read and the registration.
+        if (_containers.Get(id) is { State: ContainerState.Exited }) tcs.TrySetResult();
+        return tcs.Task;
+    }
+
+    void OnExited(string id, int exitCode, DateTimeOffset finishedAt)
+    {
+        var c = _containers.Get(id);
+        if (c == null) return;
+        var oom = exitCode != 0 && OomDetector.WasOomKilled(_cgroups, c.CgroupPath);
+        _containers.Update(id, r => r.State == ContainerState.Exited ? r : r with
+        {
+            State = ContainerState.Exited,
+            ExitCode = exitCode,
+            FinishedAt = (finishedAt - DateTimeOffset.UnixEpoch).Ticks * 100,
+            Reason = oom ? "OOMKilled" : exitCode == 0 ? "Completed" : "Error",
+        });
+        if (_exitWaiters.TryRemove(id, out var tcs)) tcs.TrySetResult();
+        _log.Information("container {ContainerId} exited with code {ExitCode}{Oom}", id, exitCode, oom ? " (OOM killed)" : "");
+    }
+
+    /// <summary>Stops (SIGKILL) and removes every trace of the container. Idempotent.</summary>
+    public async Task RemoveAsync(string id, CancellationToken ct)
+    {
+        var c = _containers.Find(id);
+        if (c == null) return;
+        using (await _locks.AcquireAsync(c.Id, ct))
+        {
+            c = _containers.Get(c.Id);
+            if (c == null) return;
+            await StopLockedAsync(c.Id, 0, ct);
+            await RuntimeFor(c.RuntimeHandler).DeleteAsync(c.Id, force: true);
+            Mounts.Unmount(c.RootfsPath, detach: true);
+            _cgroups.Remove(c.CgroupPath);
+            DeleteDir(c.BundleDir);
+            DeleteDir(c.LayerDir);
+            _exits.Forget(c.Id);
+            _containers.Remove(c.Id);
+            var sandbox = _sandboxes.Get(c.SandboxId);
+            if (sandbox != null)
+                _names.Release(Naming.ContainerName(c.Spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, c.Spec.Attempt), c.Id);
+        }
+        _locks.Forget(c.Id);
+        _log.Information("container {ContainerId} removed", c.Id);
+    }
+
+    /// <summary>For StopPodSandbox (stop with timeout 0) and RemovePodSandbox (remove).</summary>
+    public async Task StopOrRemoveInPodAsync(string sandboxId, bool remove, CancellationToken ct)
+    {
+        var inPod = _containers.All().Where(c => c.SandboxId == sandboxId).ToList();
+        await Task.WhenAll(inPod.Select(c => remove ? RemoveAsync(c.Id, ct) : StopAsync(c.Id, 0, ct)));
+    }
+
+    public async Task ReopenLogAsync(string id, CancellationToken ct)
+    {
+        var c = _containers.Find(id) ?? throw new ObjectNotFoundException($"container {id} not found");
+        if (c.State != ContainerState.Running)
+            throw new WrongStateException($"container {c.Id} is not running, so its log cannot be reopened");
+        await _monitor.ReopenLogAsync(c.BundleDir, ct);
+    }
+
+    /// <summary>
+    /// After a restart: containers still running under their conmon stay Running; those that exited
+    /// meanwhile get their real exit code from conmon's exit file; leftovers of half-made containers go.
+    /// </summary>
+    public async Task RecoverAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(ContainersStateDir);
+        Directory.CreateDirectory(ContainersLayerDir);
+        foreach (var c in _containers.All())
+        {
+            var sandbox = _sandboxes.Get(c.SandboxId);
+            if (sandbox != null)
+                _names.Claim(Naming.ContainerName(c.Spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, c.Spec.Attempt), c.Id);
+            if (c.State is ContainerState.Exited or ContainerState.Unknown) continue;
+            var exit = _exits.ReadExitFile(c.Id);
+            if (exit is { } e)
+            {
+                OnExited(c.Id, e.ExitCode, e.FinishedAt);
+                continue;
+            }
+            var state = await RuntimeFor(c.RuntimeHandler).StateAsync(c.Id);
+            if (state is { Status: "running" or "created" or "paused" }) continue;
+            _log.Warning("container {ContainerId} is gone without an exit file (reboot?); marking it exited", c.Id);
+            _containers.Update(c.Id, r => r with { State = ContainerState.Exited, ExitCode = 255, Reason = "Unknown", FinishedAt = Naming.NowNanos() });
+        }
+        foreach (var dir in Directory.EnumerateDirectories(ContainersStateDir))
+        {
+            var id = Path.GetFileName(dir);
+            if (_containers.Get(id) != null) continue;
+            _log.Warning("removing leftovers of container {ContainerId} from an interrupted create", id);
+            foreach (var handler in _config.Current.Runtimes.Keys)
+                await RuntimeFor(handler).DeleteAsync(id, force: true);
+            Mounts.UnmountAllUnder(dir);
+            DeleteDir(dir);
+        }
+        foreach (var dir in Directory.EnumerateDirectories(ContainersLayerDir))
+            if (_containers.Get(Path.GetFileName(dir)) == null) DeleteDir(dir);
+    }
+
+    static void DeleteDir(string dir)
+    {
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+}

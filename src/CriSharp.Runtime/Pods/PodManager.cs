@@ -1,0 +1,233 @@
+using CriSharp.Configuration;
+using CriSharp.Linux;
+using CriSharp.Runtime.Cgroups;
+using CriSharp.Runtime.Containers;
+using Serilog;
+
+namespace CriSharp.Runtime.Pods;
+
+/// <summary>
+/// Pod sandboxes: pinned network/IPC/UTS namespaces, pod files, /dev/shm, the pod cgroup and the
+/// network hook. Every step is undone if a later one fails, so a failed RunPodSandbox leaves nothing.
+/// </summary>
+public sealed class PodManager(
+    LiveConfig config,
+    RecordIndex<PodSandbox> sandboxes,
+    NamespacePinner pinner,
+    ICgroupManager cgroups,
+    IPodNetwork network,
+    ILogger log)
+{
+    const long ShmBytes = 64L * 1024 * 1024;
+    readonly NameRegistry _names = new();
+    readonly KeyedLock _locks = new();
+
+    /// <summary>Set by the container manager: stops and removes a pod's containers.</summary>
+    public Func<string, bool, CancellationToken, Task>? StopOrRemoveContainers { get; set; }
+
+    public string PodsDir => Path.Combine(config.Current.StateDir, "pods");
+
+    public void ClaimName(PodSandbox pod) =>
+        _names.Claim(Naming.SandboxName(pod.Spec.Name, pod.Spec.Namespace, pod.Spec.Uid, pod.Spec.Attempt), pod.Id);
+
+    public async Task<PodSandbox> RunAsync(SandboxSpec spec, CancellationToken ct)
+    {
+        Validate(spec);
+        var handler = ResolveHandler(spec.RuntimeHandler);
+        var name = Naming.SandboxName(spec.Name, spec.Namespace, spec.Uid, spec.Attempt);
+        var (id, outcome) = await _names.CreateAsync(name, () => CreateAsync(spec, handler, ct));
+        if (outcome == CreateOutcome.AlreadyExists)
+            throw new NameInUseException($"pod sandbox name \"{name}\" is already used by {id}");
+        return sandboxes.Get(id) ?? throw new ObjectNotFoundException($"pod sandbox {id} vanished while it was being created");
+    }
+
+    static void Validate(SandboxSpec spec)
+    {
+        Required(spec.Name, "config.metadata.name");
+        Required(spec.Uid, "config.metadata.uid");
+        Required(spec.Namespace, "config.metadata.namespace");
+        if (spec.LogDirectory.Length > 0 && !Path.IsPathRooted(spec.LogDirectory))
+            throw new InvalidRequestException("config.log_directory", $"must be an absolute path, got '{spec.LogDirectory}'");
+        if (spec.Hostname.Any(c => c is '/' or '\0' || char.IsWhiteSpace(c)))
+            throw new InvalidRequestException("config.hostname", $"'{spec.Hostname}' is not a valid hostname");
+        var ns = spec.Security.Namespaces;
+        try
+        {
+            SysctlValidator.Validate(spec.Sysctls, hostNetwork: ns.Network == NamespaceMode.Node, hostIpc: ns.Ipc == NamespaceMode.Node);
+        }
+        catch (SysctlException e)
+        {
+            throw new InvalidRequestException($"config.linux.sysctls[{e.Key}]", e.Message);
+        }
+
+        static void Required(string value, string field)
+        {
+            if (string.IsNullOrWhiteSpace(value))
+                throw new InvalidRequestException(field, "is required");
+            if (value.Contains('/') || value.Contains('\0') || value == "..")
+                throw new InvalidRequestException(field, $"'{value}' must not contain '/' or NUL");
+        }
+    }
+
+    string ResolveHandler(string requested)
+    {
+        var c = config.Current;
+        var name = requested.Length == 0 ? c.DefaultRuntime : requested;
+        if (!c.Runtimes.ContainsKey(name))
+            throw new InvalidRequestException("runtime_handler", $"unknown runtime handler '{name}' (configured: {string.Join(", ", c.Runtimes.Keys)})");
+        return name;
+    }
+
+    async Task<string> CreateAsync(SandboxSpec spec, string handler, CancellationToken ct)
+    {
+        var id = Naming.NewId();
+        var dir = Path.Combine(PodsDir, id);
+        var ns = spec.Security.Namespaces;
+        bool hostNet = ns.Network == NamespaceMode.Node, hostIpc = ns.Ipc == NamespaceMode.Node;
+        var undo = new Stack<Action>();
+        try
+        {
+            Directory.CreateDirectory(dir);
+            undo.Push(() => Directory.Delete(dir, recursive: true));
+
+            var pinned = new PinnedNamespaces(null, null, null);
+            if (!hostNet || !hostIpc)
+            {
+                pinned = await pinner.PinAsync(Path.Combine(dir, "ns"), net: !hostNet, ipc: !hostIpc, uts: !hostNet,
+                    PodFiles.HostnameOf(spec, hostNet), spec.Sysctls, ct);
+                undo.Push(() => pinner.Release(Path.Combine(dir, "ns")));
+            }
+
+            var shm = "";
+            if (!hostIpc)
+            {
+                shm = Path.Combine(dir, "shm");
+                Directory.CreateDirectory(shm);
+                Mounts.MountTmpfs(shm, ShmBytes, "1777", MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec);
+                undo.Push(() => Mounts.Unmount(shm, detach: true));
+            }
+
+            var cgroup = cgroups.PodCgroupPath(spec.CgroupParent, id);
+            cgroups.Create(cgroup, spec.Resources);
+            undo.Push(() => cgroups.Remove(cgroup));
+
+            var pod = new PodSandbox
+            {
+                Id = id,
+                Spec = spec,
+                RuntimeHandler = handler,
+                Dir = dir,
+                CreatedAt = Naming.NowNanos(),
+                NetNsPath = pinned.NetPath ?? "",
+                IpcNsPath = pinned.IpcPath ?? "",
+                UtsNsPath = pinned.UtsPath ?? "",
+                ShmPath = shm,
+                CgroupPath = cgroup,
+            };
+            PodFiles.Write(pod, hostNet);
+
+            if (!hostNet)
+            {
+                var ips = await network.SetUpAsync(pod, ct);
+                undo.Push(() => network.TearDownAsync(pod, CancellationToken.None).GetAwaiter().GetResult());
+                pod = pod with { Ips = [.. ips] };
+                PodFiles.UpdateHosts(pod, hostNet);
+            }
+
+            sandboxes.Put(pod);
+            log.Information("pod sandbox {PodId} ({Namespace}/{Name}) ready, handler {Handler}, IPs {Ips}", id, spec.Namespace, spec.Name, handler, pod.Ips);
+            return id;
+        }
+        catch
+        {
+            while (undo.TryPop(out var step))
+            {
+                try { step(); }
+                catch (Exception e) { log.Warning("cleaning up failed pod sandbox {PodId}: {Error}", id, e.Message); }
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Stops the pod's containers, tears down its network and releases its namespaces. Idempotent.</summary>
+    public async Task StopAsync(string id, CancellationToken ct)
+    {
+        var pod = sandboxes.Find(id);
+        if (pod == null) return; // kubelet retries stop for pods we no longer know
+        using var _ = await _locks.AcquireAsync(pod.Id, ct);
+        pod = sandboxes.Get(pod.Id);
+        if (pod == null) return;
+        if (StopOrRemoveContainers != null) await StopOrRemoveContainers(pod.Id, false, ct);
+        var hostNet = pod.Spec.Security.Namespaces.Network == NamespaceMode.Node;
+        if (!hostNet)
+        {
+            try
+            {
+                await network.TearDownAsync(pod, ct);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The pod still stops; RemovePodSandbox tries the teardown again.
+                log.Warning("network teardown of pod {PodId} failed, will retry on remove: {Error}", pod.Id, e.Message);
+            }
+        }
+        ReleaseKernelObjects(pod);
+        if (pod.State != SandboxState.NotReady)
+            sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady });
+    }
+
+    /// <summary>Removes containers and every trace of the pod. Idempotent.</summary>
+    public async Task RemoveAsync(string id, CancellationToken ct)
+    {
+        var pod = sandboxes.Find(id);
+        if (pod == null) return;
+        using (await _locks.AcquireAsync(pod.Id, ct))
+        {
+            pod = sandboxes.Get(pod.Id);
+            if (pod == null) return;
+            if (StopOrRemoveContainers != null) await StopOrRemoveContainers(pod.Id, true, ct);
+            if (pod.Spec.Security.Namespaces.Network != NamespaceMode.Node)
+                await network.TearDownAsync(pod, ct);
+            ReleaseKernelObjects(pod);
+            cgroups.Remove(pod.CgroupPath);
+            if (Directory.Exists(pod.Dir)) Directory.Delete(pod.Dir, recursive: true);
+            sandboxes.Remove(pod.Id);
+            _names.Release(Naming.SandboxName(pod.Spec.Name, pod.Spec.Namespace, pod.Spec.Uid, pod.Spec.Attempt), pod.Id);
+        }
+        _locks.Forget(pod.Id);
+        log.Information("pod sandbox {PodId} removed", pod.Id);
+    }
+
+    void ReleaseKernelObjects(PodSandbox pod)
+    {
+        if (pod.ShmPath.Length > 0) Mounts.Unmount(pod.ShmPath, detach: true);
+        pinner.Release(Path.Combine(pod.Dir, "ns"));
+    }
+
+    /// <summary>
+    /// After a restart: pods whose pinned namespaces vanished (a reboot) are NotReady; pod dirs without
+    /// a record (a crash mid-create) are cleaned up.
+    /// </summary>
+    public void Recover()
+    {
+        Directory.CreateDirectory(PodsDir);
+        foreach (var pod in sandboxes.All())
+        {
+            ClaimName(pod);
+            var lost = pod.State == SandboxState.Ready && pod.NetNsPath.Length > 0 && !Mounts.IsMountPoint(pod.NetNsPath);
+            if (lost)
+            {
+                log.Warning("pod sandbox {PodId} lost its network namespace (reboot?); marking it NotReady", pod.Id);
+                sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady });
+            }
+        }
+        foreach (var dir in Directory.EnumerateDirectories(PodsDir))
+        {
+            var id = Path.GetFileName(dir);
+            if (sandboxes.Get(id) != null) continue;
+            log.Warning("removing leftovers of pod sandbox {PodId} from an interrupted create", id);
+            Mounts.UnmountAllUnder(dir);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using System.Text.Json.Serialization.Metadata;
+using CriSharp.State;
+
+namespace CriSharp.Runtime;
+
+/// <summary>
+/// Durable records of one kind with an in-memory index: every change is written atomically to disk
+/// before the in-memory view (and so any RPC answer) reflects it.
+/// </summary>
+public sealed class RecordIndex<T> where T : class
+{
+    readonly RecordStore<T> _store;
+    readonly Func<T, string> _id;
+    readonly Dictionary<string, T> _items = new(StringComparer.Ordinal);
+    readonly object _sync = new();
+
+    /// <summary>Raised after a record is put (created or changed) or removed (null).</summary>
+    public event Action<string, T?>? Changed;
+
+    public RecordIndex(string dir, JsonTypeInfo<T> type, Func<T, string> id)
+    {
+        _store = new RecordStore<T>(dir, type);
+        _id = id;
+    }
+
+    public IReadOnlyList<T> Load(Action<string, Exception> onCorrupt)
+    {
+        var all = _store.LoadAll(onCorrupt);
+        lock (_sync)
+            foreach (var r in all) _items[_id(r)] = r;
+        return all;
+    }
+
+    public T? Get(string id)
+    {
+        lock (_sync) return _items.GetValueOrDefault(id);
+    }
+
+    public IReadOnlyList<T> All()
+    {
+        lock (_sync) return [.. _items.Values];
+    }
+
+    /// <summary>Finds by full id or unique prefix (crictl users type short ids).</summary>
+    public T? Find(string idOrPrefix)
+    {
+        if (idOrPrefix.Length == 0) return null;
+        lock (_sync)
+        {
+            if (_items.TryGetValue(idOrPrefix, out var exact)) return exact;
+            var matches = _items.Where(kv => kv.Key.StartsWith(idOrPrefix, StringComparison.Ordinal)).Take(2).ToList();
+            return matches.Count == 1 ? matches[0].Value : null;
+        }
+    }
+
+    public void Put(T record)
+    {
+        var id = _id(record);
+        lock (_sync)
+        {
+            _store.Put(id, record);
+            _items[id] = record;
+        }
+        Changed?.Invoke(id, record);
+    }
+
+    /// <summary>Applies <paramref name="change"/> to the current record and stores the result; null if absent.</summary>
+    public T? Update(string id, Func<T, T> change)
+    {
+        T next;
+        lock (_sync)
+        {
+            if (!_items.TryGetValue(id, out var current)) return null;
+            next = change(current);
+            _store.Put(id, next);
+            _items[id] = next;
+        }
+        Changed?.Invoke(id, next);
+        return next;
+    }
+
+    public bool Remove(string id)
+    {
+        bool removed;
+        lock (_sync)
+        {
+            removed = _items.Remove(id);
+            _store.Delete(id);
+        }
+        if (removed) Changed?.Invoke(id, null);
+        return removed;
+    }
+}

@@ -1,0 +1,14 @@
+using CriSharp.Runtime.Containers;
+using CriSharp.Runtime.Pods;
+
+namespace CriSharp.Runtime;
+
+/// <summary>Opens the durable sandbox and container records under the root dir.</summary>
+public static class RuntimeRecords
+{
+    public static RecordIndex<PodSandbox> Sandboxes(string root) =>
+        new(Path.Combine(root, "records", "sandboxes"), RuntimeJsonContext.Default.PodSandbox, p => p.Id);
+
+    public static RecordIndex<ContainerRecord> Containers(string root) =>
+        new(Path.Combine(root, "records", "containers"), RuntimeJsonContext.Default.ContainerRecord, c => c.Id);
+}
