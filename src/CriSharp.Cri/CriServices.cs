@@ -44,6 +44,7 @@ public static class CriServices
         services.AddSingleton<IPodNetwork, LoopbackOnlyNetwork>();
         services.AddSingleton(_ => new ExitWatcher(Path.Combine(state, "exits")));
         services.AddSingleton(_ => new ConmonMonitor(config.Current.MonitorPath, Path.Combine(state, "exits"), Path.Combine(state, "a")));
+        services.AddSingleton<InfraProcess>();
         services.AddSingleton<PodManager>();
         services.AddSingleton<ContainerManager>();
         services.AddSingleton<CallLoggingInterceptor>();

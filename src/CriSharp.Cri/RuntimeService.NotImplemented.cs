@@ -6,7 +6,6 @@ namespace CriSharp.Cri;
 // RPCs whose issue has not landed: each answers UNIMPLEMENTED naming itself.
 public sealed partial class RuntimeService
 {
-    public override Task<UpdateContainerResourcesResponse> UpdateContainerResources(UpdateContainerResourcesRequest request, ServerCallContext context) => throw Unimplemented(nameof(UpdateContainerResources));
     public override Task<ExecSyncResponse> ExecSync(ExecSyncRequest request, ServerCallContext context) => throw Unimplemented(nameof(ExecSync));
     public override Task<ExecResponse> Exec(ExecRequest request, ServerCallContext context) => throw Unimplemented(nameof(Exec));
     public override Task<AttachResponse> Attach(AttachRequest request, ServerCallContext context) => throw Unimplemented(nameof(Attach));

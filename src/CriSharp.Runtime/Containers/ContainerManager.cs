@@ -119,7 +119,7 @@ public sealed class ContainerManager
 
             var cgroup = _cgroups.ContainerCgroupPath(sandbox.CgroupPath, id);
             var pidNs = PidNamespaceFor(sandbox, spec);
-            var ociSpec = OciSpecGenerator.Generate(new SpecInput(spec, sandbox, _puller.ReadConfig(image), rootfs, cgroup, pidNs, id));
+            var ociSpec = OciSpecGenerator.Generate(new SpecInput(spec with { Resources = ClampOomScoreAdj(spec.Resources) }, sandbox, _puller.ReadConfig(image), rootfs, cgroup, pidNs, id));
             AtomicFile.Write(Path.Combine(bundle, "config.json"), JsonSerializer.SerializeToUtf8Bytes(ociSpec, OciJsonContext.Default.OciSpec));
 
             if (logPath.Length > 0) Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
@@ -161,18 +161,20 @@ public sealed class ContainerManager
     string? PidNamespaceFor(PodSandbox sandbox, ContainerSpec spec)
     {
         var ns = spec.Security.Namespaces;
-        string? target = ns.Pid switch
+        switch (ns.Pid)
         {
-            NamespaceMode.Pod => sandbox.InfraContainerId.Length > 0 ? sandbox.InfraContainerId
-                : throw new WrongStateException($"pod sandbox {sandbox.Id} has no infra process holding a shared PID namespace"),
-            NamespaceMode.Target => ns.TargetId,
-            _ => null,
-        };
-        if (target == null) return null;
-        var c = _containers.Find(target) ?? throw new ObjectNotFoundException($"target container {target} for the PID namespace not found");
-        if (c.State != ContainerState.Running || c.Pid <= 0)
-            throw new WrongStateException($"target container {target} is not running");
-        return $"/proc/{c.Pid}/ns/pid";
+            case NamespaceMode.Pod:
+                if (sandbox.InfraPid <= 0 || !Directory.Exists($"/proc/{sandbox.InfraPid}"))
+                    throw new WrongStateException($"pod sandbox {sandbox.Id} has no running infra process holding its shared PID namespace (was it created with namespace_options.pid = POD?)");
+                return $"/proc/{sandbox.InfraPid}/ns/pid";
+            case NamespaceMode.Target:
+                var c = _containers.Find(ns.TargetId) ?? throw new ObjectNotFoundException($"target container {ns.TargetId} for the PID namespace not found");
+                if (c.State != ContainerState.Running || c.Pid <= 0)
+                    throw new WrongStateException($"target container {ns.TargetId} is not running");
+                return $"/proc/{c.Pid}/ns/pid";
+            default:
+                return null;
+        }
     }
 
     public async Task StartAsync(string id, CancellationToken ct)
@@ -283,6 +285,29 @@ public sealed class ContainerManager
         var inPod = _containers.All().Where(c => c.SandboxId == sandboxId).ToList();
         await Task.WhenAll(inPod.Select(c => remove ? RemoveAsync(c.Id, ct) : StopAsync(c.Id, 0, ct)));
     }
+
+    /// <summary>Applies new resources to the running container's cgroup and records them for ContainerStatus.</summary>
+    public async Task UpdateResourcesAsync(string id, ResourceSpec resources, CancellationToken ct)
+    {
+        var c = _containers.Find(id) ?? throw new ObjectNotFoundException($"container {id} not found");
+        using var _ = await _locks.AcquireAsync(c.Id, ct);
+        c = _containers.Get(c.Id)!;
+        if (c.State is not (ContainerState.Created or ContainerState.Running))
+            throw new WrongStateException($"container {c.Id} is {c.State.ToString().ToLowerInvariant()}; only created or running containers can be updated");
+        var oci = OciSpecGenerator.Resources(ClampOomScoreAdj(resources), HostFeatures.Current);
+        oci.Devices = null; // device rules are fixed at create time
+        var path = Path.Combine(c.BundleDir, "resources-update.json");
+        AtomicFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(oci, OciJsonContext.Default.OciResources));
+        await RuntimeFor(c.RuntimeHandler).UpdateAsync(c.Id, path);
+        _containers.Update(c.Id, r => r with { Spec = r.Spec with { Resources = resources } });
+    }
+
+    /// <summary>
+    /// Without CAP_SYS_RESOURCE an oom_score_adj below our own cannot be set (runc would fail the create),
+    /// so it is raised to ours, as containerd's restrict_oom_score_adj does.
+    /// </summary>
+    ResourceSpec ClampOomScoreAdj(ResourceSpec r) =>
+        OomScore.Restricted && r.OomScoreAdj < OomScore.Own ? r with { OomScoreAdj = OomScore.Own } : r;
 
     public async Task ReopenLogAsync(string id, CancellationToken ct)
     {

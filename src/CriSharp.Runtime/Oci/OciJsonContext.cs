@@ -6,4 +6,5 @@ namespace CriSharp.Runtime.Oci;
 [JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(OciSpec))]
 [JsonSerializable(typeof(OciSeccomp))]
+[JsonSerializable(typeof(OciResources))]
 internal sealed partial class OciJsonContext : JsonSerializerContext;

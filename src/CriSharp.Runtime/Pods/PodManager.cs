@@ -16,6 +16,7 @@ public sealed class PodManager(
     NamespacePinner pinner,
     ICgroupManager cgroups,
     IPodNetwork network,
+    InfraProcess infra,
     ILogger log)
 {
     const long ShmBytes = 64L * 1024 * 1024;
@@ -134,6 +135,14 @@ public sealed class PodManager(
                 PodFiles.UpdateHosts(pod, hostNet);
             }
 
+            if (ns.Pid == NamespaceMode.Pod)
+            {
+                var (infraId, infraPid) = await infra.StartAsync(pod, cgroups.ContainerCgroupPath(cgroup, "infra"), ct);
+                pod = pod with { InfraContainerId = infraId, InfraPid = infraPid };
+                var started = pod;
+                undo.Push(() => infra.StopAsync(started).GetAwaiter().GetResult());
+            }
+
             sandboxes.Put(pod);
             log.Information("pod sandbox {PodId} ({Namespace}/{Name}) ready, handler {Handler}, IPs {Ips}", id, spec.Namespace, spec.Name, handler, pod.Ips);
             return id;
@@ -171,6 +180,7 @@ public sealed class PodManager(
                 log.Warning("network teardown of pod {PodId} failed, will retry on remove: {Error}", pod.Id, e.Message);
             }
         }
+        await infra.StopAsync(pod);
         ReleaseKernelObjects(pod);
         if (pod.State != SandboxState.NotReady)
             sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady });
@@ -188,7 +198,9 @@ public sealed class PodManager(
             if (StopOrRemoveContainers != null) await StopOrRemoveContainers(pod.Id, true, ct);
             if (pod.Spec.Security.Namespaces.Network != NamespaceMode.Node)
                 await network.TearDownAsync(pod, ct);
+            await infra.StopAsync(pod);
             ReleaseKernelObjects(pod);
+            if (pod.InfraContainerId.Length > 0) cgroups.Remove(cgroups.ContainerCgroupPath(pod.CgroupPath, "infra"));
             cgroups.Remove(pod.CgroupPath);
             if (Directory.Exists(pod.Dir)) Directory.Delete(pod.Dir, recursive: true);
             sandboxes.Remove(pod.Id);

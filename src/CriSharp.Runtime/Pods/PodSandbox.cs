@@ -67,6 +67,7 @@ public sealed record PodSandbox
     public string CgroupPath { get; init; } = "";
     /// <summary>The infra container holding the pod's PID namespace when Namespaces.Pid is Pod.</summary>
     public string InfraContainerId { get; init; } = "";
+    public int InfraPid { get; init; }
     public List<string> Ips { get; init; } = [];
 
     public string HostnamePath => Path.Combine(Dir, "hostname");
