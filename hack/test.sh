@@ -24,6 +24,7 @@ if [[ $(id -u) -ne 0 ]]; then
   echo "test: must run as root (real containers, mounts, network namespaces)" >&2
   exit 1
 fi
+bash hack/prepare-host.sh || exit 1
 for f in "$BIN" "$CONFORMANCE" "$TESTENV"; do
   [[ -x $f ]] || { echo "test: $f is missing: run 'make build' first" >&2; exit 1; }
 done

@@ -16,7 +16,9 @@ public sealed partial class RuntimeService
     public override Task<PodSandboxStatsResponse> PodSandboxStats(PodSandboxStatsRequest request, ServerCallContext context) => throw Unimplemented(nameof(PodSandboxStats));
     public override Task<ListPodSandboxStatsResponse> ListPodSandboxStats(ListPodSandboxStatsRequest request, ServerCallContext context) => throw Unimplemented(nameof(ListPodSandboxStats));
     public override Task StreamPodSandboxStats(StreamPodSandboxStatsRequest request, IServerStreamWriter<StreamPodSandboxStatsResponse> responseStream, ServerCallContext context) => throw Unimplemented(nameof(StreamPodSandboxStats));
-    public override Task<CheckpointContainerResponse> CheckpointContainer(CheckpointContainerRequest request, ServerCallContext context) => throw Unimplemented(nameof(CheckpointContainer));
+    // Not planned: checkpoint/restore needs CRIU, which CriSharp does not drive.
+    public override Task<CheckpointContainerResponse> CheckpointContainer(CheckpointContainerRequest request, ServerCallContext context) =>
+        throw new RpcException(new Status(StatusCode.Unimplemented, "CheckpointContainer is not supported by crisharp (no CRIU support)"));
     public override Task GetContainerEvents(GetEventsRequest request, IServerStreamWriter<ContainerEventResponse> responseStream, ServerCallContext context) => throw Unimplemented(nameof(GetContainerEvents));
     public override Task<ListMetricDescriptorsResponse> ListMetricDescriptors(ListMetricDescriptorsRequest request, ServerCallContext context) => throw Unimplemented(nameof(ListMetricDescriptors));
     public override Task<ListPodSandboxMetricsResponse> ListPodSandboxMetrics(ListPodSandboxMetricsRequest request, ServerCallContext context) => throw Unimplemented(nameof(ListPodSandboxMetrics));
