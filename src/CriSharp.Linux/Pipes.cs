@@ -78,4 +78,32 @@ public static unsafe class Pipes
     }
 
     static string Fd(int fd) => "fd " + fd.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Marks every descriptor above stderr close-on-exec. Descriptors inherited from whoever started us
+    /// (a shell, a test runner, systemd) would otherwise leak through conmon into containers.
+    /// Returns how many were changed.
+    /// </summary>
+    public static int MarkInheritedCloseOnExec()
+    {
+        var changed = 0;
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            if (!int.TryParse(Path.GetFileName(entry), out var fd) || fd <= 2) continue;
+            try
+            {
+                if (IsInheritable(fd))
+                {
+                    SetInheritable(fd, false);
+                    changed++;
+                }
+            }
+            catch (LinuxException)
+            {
+                // The descriptor that listed /proc/self/fd is already closed again: nothing to do.
+            }
+        }
+        return changed;
+    }
 }
+

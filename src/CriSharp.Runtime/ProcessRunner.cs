@@ -95,6 +95,12 @@ public static class ProcessRunner
     // spawns therefore share this lock, inheriting spawns take it exclusively.
     static readonly ReaderWriterLockSlim SpawnLock = new();
 
+    static ProcessRunner()
+    {
+        // Children (conmon, and through it containers) must only get the descriptors we pass on purpose.
+        CriSharp.Linux.Pipes.MarkInheritedCloseOnExec();
+    }
+
     public static Task<ProcessResult> RunAsync(
         string file, IEnumerable<string> args, TimeSpan timeout, CancellationToken ct,
         IReadOnlyDictionary<string, string>? env = null, string? stdin = null) =>
