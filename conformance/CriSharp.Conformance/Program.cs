@@ -5,6 +5,7 @@ using CriSharp.Conformance.Framework;
 const string usage = """
     usage: cri-conformance --endpoint unix:///path/to.sock [--test-registry HOST:PORT] [--focus REGEX] [--known-failures FILE] [--timeout-seconds N] [--list]
            cri-conformance bench-pull --help
+           cri-conformance bench-lifecycle --help
 
       --endpoint         CRI endpoint under test (unix socket)
       --test-registry    HOST:PORT of the test registry (hack/test-registry.sh); cases that pull fail without it
@@ -18,6 +19,11 @@ const string usage = """
 if (args.Length > 0 && args[0] == "bench-pull")
 {
     return await PullBench.RunAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "bench-lifecycle")
+{
+    return await LifecycleBench.RunAsync(args[1..]);
 }
 
 string? endpointArg = null, focusArg = null, knownArg = null, registryArg = null;

@@ -48,6 +48,7 @@ public static class ConfigSchema
         S<NetworkConfig>("conf_dir", "CNI network configuration directory (.conflist, .conf, .json).", n => n.ConfDir, (n, v) => n.ConfDir = v),
         A<NetworkConfig>("plugin_dirs", "Directories searched for CNI plugin binaries, in order.", n => n.PluginDirs, (n, v) => n.PluginDirs = v),
         S<NetworkConfig>("network_name", "The CNI network to use; empty means the lexically first valid config.", n => n.NetworkName, (n, v) => n.NetworkName = v),
+        I<NetworkConfig>("plugin_timeout_seconds", "How long one CNI plugin call (ADD, DEL, CHECK, STATUS) may take before it is killed.", n => n.PluginTimeoutSeconds, (n, v) => n.PluginTimeoutSeconds = v),
     ];
 
     /// <summary>Keys of [registries].</summary>

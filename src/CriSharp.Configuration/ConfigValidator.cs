@@ -34,6 +34,8 @@ public static class ConfigValidator
             throw new ConfigException(origin, "default_runtime", $"'{c.DefaultRuntime}' is not a key of [runtimes] (have: {string.Join(", ", c.Runtimes.Keys)})");
         Absolute(c.Network.ConfDir, "network.conf_dir");
         foreach (var d in c.Network.PluginDirs) Absolute(d, "network.plugin_dirs");
+        if (c.Network.PluginTimeoutSeconds is < 1 or > 3600)
+            throw new ConfigException(origin, "network.plugin_timeout_seconds", $"must be between 1 and 3600, found {c.Network.PluginTimeoutSeconds}");
         if (c.Registries.Search.Any(string.IsNullOrWhiteSpace))
             throw new ConfigException(origin, "registries.search", "entries must not be empty");
         foreach (var (host, h) in c.Registries.Hosts)

@@ -52,6 +52,8 @@ public sealed record NetworkConfig
     public string ConfDir { get; set; } = "/etc/cni/net.d";
     public List<string> PluginDirs { get; set; } = ["/usr/lib/cni", "/opt/cni/bin"];
     public string NetworkName { get; set; } = "";
+    /// <summary>How long one CNI plugin invocation (ADD, DEL, CHECK, STATUS) may take before it is killed.</summary>
+    public long PluginTimeoutSeconds { get; set; } = 60;
 }
 
 /// <summary>Registry settings: search registries, insecure hosts and per-host mirrors.</summary>

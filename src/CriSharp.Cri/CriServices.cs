@@ -41,7 +41,8 @@ public static class CriServices
         services.AddSingleton(_ => RuntimeRecords.Containers(root));
         services.AddSingleton(_ => CgroupManager.CreateCgroupfs());
         services.AddSingleton(_ => new NamespacePinner());
-        services.AddSingleton<IPodNetwork, LoopbackOnlyNetwork>();
+        services.AddSingleton<CniNetwork>();
+        services.AddSingleton<IPodNetwork>(sp => sp.GetRequiredService<CniNetwork>());
         services.AddSingleton(_ => new ExitWatcher(Path.Combine(state, "exits")));
         services.AddSingleton(_ => new ConmonMonitor(config.Current.MonitorPath, Path.Combine(state, "exits"), Path.Combine(state, "a")));
         services.AddSingleton<InfraProcess>();
@@ -72,6 +73,8 @@ public static class CriServices
         sandboxes.Load((f, e) => log.Warning("ignoring unreadable sandbox record {File}: {Error}", f, e.Message));
         containerRecords.Load((f, e) => log.Warning("ignoring unreadable container record {File}: {Error}", f, e.Message));
         pods.Recover();
+        // Pods whose RunPodSandbox was cut short have a CNI cache entry but no record: release their addresses.
+        await services.GetRequiredService<CniNetwork>().RecoverAsync(sandboxes.All().Select(p => p.Id).ToHashSet(), CancellationToken.None);
         await containers.RecoverAsync(CancellationToken.None);
         log.Information("recovered {Pods} pod sandboxes and {Containers} containers", sandboxes.All().Count, containerRecords.All().Count);
     }

@@ -1,4 +1,5 @@
 using CriSharp.Linux;
+using CriSharp.Network;
 using CriSharp.Runtime;
 using CriSharp.Runtime.Monitor;
 using CriSharp.Runtime.Oci;
@@ -16,6 +17,8 @@ static class RuntimeErrors
         ObjectNotFoundException => Rpc(StatusCode.NotFound, e.Message),
         WrongStateException => Rpc(StatusCode.FailedPrecondition, e.Message),
         NameInUseException => Rpc(StatusCode.AlreadyExists, e.Message),
+        CniException { NotReady: true } => Rpc(StatusCode.FailedPrecondition, e.Message),
+        CniException => Rpc(StatusCode.Internal, e.Message),
         RuntimeCreateException or ExternalProgramException or LinuxException => Rpc(StatusCode.Internal, e.Message),
         _ => null,
     };

@@ -141,6 +141,7 @@ public sealed class ContainerManager
                 LogPath = logPath,
                 CgroupPath = cgroup,
                 ChainIds = [.. image.ChainIds],
+                User = ociSpec.Process?.User is { } u ? new ContainerUserIds(u.Uid, u.Gid, [.. (u.AdditionalGids ?? []).Select(g => (long)g)]) : null,
                 StopSignal = Signals.Parse(spec.StopSignal.Length > 0 ? spec.StopSignal : _puller.ReadConfig(image).Config?.StopSignal ?? ""),
             };
             _containers.Put(record);
@@ -184,8 +185,9 @@ public sealed class ContainerManager
         c = _containers.Get(c.Id)!;
         if (c.State != ContainerState.Created)
             throw new WrongStateException($"container {c.Id} is {c.State.ToString().ToLowerInvariant()}, not created");
-        await RuntimeFor(c.RuntimeHandler).StartAsync(c.Id);
+        // Taken before the start: a process that exits at once must never finish before it "started".
         var started = Naming.NowNanos();
+        await RuntimeFor(c.RuntimeHandler).StartAsync(c.Id);
         // The exit may already have been recorded if the process ended at once; keep that, add the start time.
         _containers.Update(c.Id, r => r with { StartedAt = started, State = r.State == ContainerState.Created ? ContainerState.Running : r.State });
         _log.Information("container {ContainerId} started", c.Id);

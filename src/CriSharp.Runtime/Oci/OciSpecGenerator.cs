@@ -14,8 +14,10 @@ public sealed class SpecException(string field, string message) : Exception(mess
 
 /// <summary>What the generator needs to know about the host; <see cref="Current"/> probes it once.</summary>
 /// <param name="OpenFilesHardLimit">This process's RLIMIT_NOFILE hard limit: without CAP_SYS_RESOURCE the runtime cannot grant more.</param>
+/// <param name="BoundingCapabilities">This process's capability bounding set (CapBnd): a runtime cannot grant a capability
+/// outside it (capset fails with EPERM), so "every capability" means every one in it. Null: no restriction.</param>
 public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool AppArmorEnabled, int LastCapability,
-    ulong OpenFilesHardLimit = OciSpecGenerator.DefaultNofile)
+    ulong OpenFilesHardLimit = OciSpecGenerator.DefaultNofile, ulong? BoundingCapabilities = null)
 {
     static readonly Lazy<HostFeatures> Detected = new(Detect);
 
@@ -32,7 +34,15 @@ public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool Ap
         var apparmor = ReadOrEmpty("/sys/module/apparmor/parameters/enabled").StartsWith('Y');
         var lastCap = int.TryParse(ReadOrEmpty("/proc/sys/kernel/cap_last_cap"), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n : OciSpecGenerator.AllCapabilities.Count - 1;
-        return new HostFeatures(v2, hugetlb, apparmor, lastCap, ReadOpenFilesHardLimit());
+        return new HostFeatures(v2, hugetlb, apparmor, lastCap, ReadOpenFilesHardLimit(), ReadBoundingCapabilities());
+    }
+
+    /// <summary>CapBnd of /proc/self/status (hex); null if unreadable.</summary>
+    static ulong? ReadBoundingCapabilities()
+    {
+        var line = ReadOrEmpty("/proc/self/status").Split('\n').FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+        return line != null && ulong.TryParse(line["CapBnd:".Length..].Trim(), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var mask)
+            ? mask : null;
     }
 
     /// <summary>The hard "Max open files" of /proc/self/limits ("unlimited" or unreadable counts as no limit).</summary>
@@ -400,13 +410,15 @@ public static class OciSpecGenerator
 
     /// <summary>
     /// Default 14, then add (ALL first), then drop (ALL first), as containerd orders them; privileged gets every
-    /// capability the kernel knows. A non-root process keeps the bounding set but only its ambient capabilities
+    /// capability the kernel knows and this process holds in its bounding set. A non-root process keeps the bounding set but only its ambient capabilities
     /// are effective/permitted, as containerd and Docker do.
     /// </summary>
     internal static OciCapabilities Capabilities(SecuritySpec security, uint uid, HostFeatures host)
     {
         const string field = "linux.security_context.capabilities";
-        var known = AllCapabilities.Take(Math.Clamp(host.LastCapability + 1, 0, AllCapabilities.Count)).ToList();
+        // "Every capability" (privileged, add ALL) is every one the kernel knows that this process can pass on.
+        var known = AllCapabilities.Take(Math.Clamp(host.LastCapability + 1, 0, AllCapabilities.Count))
+            .Where((_, bit) => host.BoundingCapabilities is not { } bounding || (bounding & (1UL << bit)) != 0).ToList();
         List<string> set;
         if (security.Privileged)
         {

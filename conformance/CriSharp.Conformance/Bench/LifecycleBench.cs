@@ -1,0 +1,523 @@
+using System.Diagnostics;
+using System.Globalization;
+using CriSharp.Conformance.Framework;
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Conformance.Bench;
+
+/// <summary>
+/// <c>cri-conformance bench-lifecycle</c>: pod/container lifecycle latencies and daemon RSS against any
+/// CRI endpoint (used by <c>hack/bench-lifecycle.sh</c>). Every pod is host-network with one container
+/// running <c>sleep 3600</c>; a cycle is RunPodSandbox → CreateContainer → StartContainer →
+/// StopContainer (timeout 0) → RemoveContainer → StopPodSandbox → RemovePodSandbox. After the pulls and
+/// the warm-up cycles it reads the daemon's idle VmRSS, runs <c>--pods</c> cycles one after another and
+/// then <c>--pods</c> at once, then starts <c>--rss-pods</c> pods and reads VmRSS again before removing
+/// them. Pods are labelled <c>io.crisharp.bench=lifecycle</c>; any left over (also after a failure) are
+/// removed, and the bench fails if the runtime still lists one.
+/// </summary>
+public static class LifecycleBench
+{
+    public const string Usage = """
+        usage: cri-conformance bench-lifecycle --endpoint unix:///path.sock --image REF --log-dir DIR --daemon-pid PID
+                                              [--pull REF]... [--pods N] [--rss-pods N] [--warmup N]
+                                              [--helper-match STR] [--ids-file FILE] [--timeout-seconds N]
+
+          --image            container image (fully qualified); pulled first
+          --pull             another image to pull before the warm-up (e.g. the sandbox image), repeatable
+          --log-dir          directory for the pods' log directories (created and emptied by the bench)
+          --daemon-pid       pid of the daemon whose VmRSS is reported
+          --pods             pods per run, sequential and concurrent (default 20)
+          --rss-pods         pods running while the loaded RSS is read (default 50)
+          --warmup           unmeasured full cycles before the idle RSS (default 3)
+          --helper-match     also sum the VmRSS of processes whose command line contains STR
+                             (the per-pod monitors: conmon, containerd-shim)
+          --ids-file         append the id of every pod sandbox and container created, one a line
+                             (for the caller's leak check: cgroups, mounts named after them)
+          --timeout-seconds  per-RPC timeout (default 120)
+        prints a readable table, then machine lines:
+          "stat MODE PHASE MEDIAN_MS P95_MS", "rss idle|loaded|peak KIB", "helpers idle|loaded KIB COUNT"
+        """;
+
+    private const string LabelKey = "io.crisharp.bench";
+    private const string LabelValue = "lifecycle";
+    private const string PodNamespace = "crisharp-bench";
+
+    private static readonly string[] Phases =
+    [
+        "RunPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
+        "StopPodSandbox", "RemovePodSandbox", "pod-to-running", "end-to-end",
+    ];
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        Options o;
+        try
+        {
+            o = Options.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"cri-conformance bench-lifecycle: {e.Message}");
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+
+        if (o.Help)
+        {
+            Console.WriteLine(Usage);
+            return 0;
+        }
+
+        var endpoint = Endpoint.Parse(o.Endpoint);
+        using var channel = endpoint.CreateChannel();
+        var bench = new Bench(new RuntimeService.RuntimeServiceClient(channel), o);
+        var images = new ImageService.ImageServiceClient(channel);
+        var failed = false;
+        try
+        {
+            Directory.CreateDirectory(o.LogDir);
+            foreach (var image in o.Pulls.Prepend(o.Image).Distinct())
+            {
+                var sw = Stopwatch.StartNew();
+                var r = await images.PullImageAsync(new PullImageRequest { Image = new ImageSpec { Image = image } }, bench.CallOptions());
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pulled {image} ({r.ImageRef}) in {sw.Elapsed.TotalSeconds:F2} s"));
+            }
+
+            for (var i = 0; i < o.Warmup; i++)
+            {
+                await bench.CycleAsync($"warmup-{i}");
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var idleRss = Proc.RssKib(o.DaemonPid);
+            var idleHelpers = Proc.HelpersKib(o.HelperMatch);
+
+            var sequential = new List<Timings>();
+            for (var i = 0; i < o.Pods; i++)
+            {
+                sequential.Add(await bench.CycleAsync($"seq-{i}"));
+            }
+
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var concurrentTasks = Enumerable.Range(0, o.Pods)
+                .Select(async i =>
+                {
+                    await gate.Task;
+                    return await bench.CycleAsync($"conc-{i}");
+                })
+                .ToList();
+            var wall = Stopwatch.StartNew();
+            gate.SetResult();
+            var concurrent = (await Task.WhenAll(concurrentTasks)).ToList();
+            var concurrentWall = wall.Elapsed.TotalMilliseconds;
+
+            // The loaded RSS: RSS_PODS pods each with a running container, started 10 at a time.
+            var running = new List<(string Pod, string Container)>();
+            using (var throttle = new SemaphoreSlim(10))
+            {
+                var starts = Enumerable.Range(0, o.RssPods).Select(async i =>
+                {
+                    await throttle.WaitAsync();
+                    try
+                    {
+                        var (pod, ctr, _) = await bench.StartPodAsync($"rss-{i}", null);
+                        lock (running)
+                        {
+                            running.Add((pod, ctr));
+                        }
+                    }
+                    finally
+                    {
+                        throttle.Release();
+                    }
+                });
+                await Task.WhenAll(starts);
+            }
+
+            var listed = await bench.ListBenchContainersAsync();
+            var runningCount = listed.Count(c => c.State == ContainerState.ContainerRunning);
+            if (runningCount != o.RssPods)
+            {
+                throw new BenchException($"{runningCount} of {o.RssPods} containers are running");
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var loadedRss = Proc.RssKib(o.DaemonPid);
+            var loadedHelpers = Proc.HelpersKib(o.HelperMatch);
+            var peakRss = Proc.StatusKib(o.DaemonPid, "VmHWM:");
+            using (var throttle = new SemaphoreSlim(10))
+            {
+                await Task.WhenAll(running.Select(async r =>
+                {
+                    await throttle.WaitAsync();
+                    try
+                    {
+                        await bench.StopPodAsync(r.Pod, r.Container, null);
+                    }
+                    finally
+                    {
+                        throttle.Release();
+                    }
+                }));
+            }
+
+            Print(o, sequential, concurrent, concurrentWall, idleRss, loadedRss, peakRss, idleHelpers, loadedHelpers);
+        }
+        catch (Exception e) when (e is RpcException or BenchException or IOException)
+        {
+            Console.Error.WriteLine($"cri-conformance bench-lifecycle: {Describe(e)}");
+            failed = true;
+        }
+
+        // Whatever happened: remove every bench pod the runtime still lists, then check none is left.
+        try
+        {
+            var left = await bench.ListBenchPodsAsync();
+            foreach (var pod in left)
+            {
+                Console.Error.WriteLine($"cri-conformance bench-lifecycle: removing left-over pod {pod.Metadata.Name} ({pod.Id})");
+                await bench.RemoveLeftoverAsync(pod.Id);
+            }
+
+            if ((await bench.ListBenchPodsAsync()).Count is var n and > 0)
+            {
+                Console.Error.WriteLine($"cri-conformance bench-lifecycle: {n} bench pods still listed after cleanup");
+                failed = true;
+            }
+
+            if ((await bench.ListBenchContainersAsync()).Count is var c and > 0)
+            {
+                Console.Error.WriteLine($"cri-conformance bench-lifecycle: {c} bench containers still listed after cleanup");
+                failed = true;
+            }
+        }
+        catch (RpcException e)
+        {
+            Console.Error.WriteLine($"cri-conformance bench-lifecycle: cleanup: {Describe(e)}");
+            failed = true;
+        }
+
+        try
+        {
+            bench.WriteIds();
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"cri-conformance bench-lifecycle: --ids-file: {e.Message}");
+            failed = true;
+        }
+
+        return failed ? 1 : 0;
+    }
+
+    private static string Describe(Exception e) => e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message;
+
+    private static void Print(
+        Options o, List<Timings> sequential, List<Timings> concurrent, double concurrentWall,
+        long idleRss, long loadedRss, long peakRss, (long Kib, int Count) idleHelpers, (long Kib, int Count) loadedHelpers)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        Console.WriteLine();
+        Console.WriteLine(string.Create(inv, $"{"phase (ms)",-18} {"seq median",11} {"seq p95",9} {"conc median",12} {"conc p95",9}"));
+        var lines = new List<string>();
+        foreach (var phase in Phases)
+        {
+            var (sm, sp) = Stats(sequential.Select(t => t[phase]));
+            var (cm, cp) = Stats(concurrent.Select(t => t[phase]));
+            Console.WriteLine(string.Create(inv, $"{phase,-18} {sm,11:F1} {sp,9:F1} {cm,12:F1} {cp,9:F1}"));
+            lines.Add(string.Create(inv, $"stat sequential {phase} {sm:F3} {sp:F3}"));
+            lines.Add(string.Create(inv, $"stat concurrent {phase} {cm:F3} {cp:F3}"));
+        }
+
+        Console.WriteLine(string.Create(inv, $"{o.Pods} concurrent cycles took {concurrentWall / 1000:F2} s wall"));
+        Console.WriteLine(string.Create(inv, $"daemon VmRSS idle {idleRss / 1024.0:F1} MiB, with {o.RssPods} pods {loadedRss / 1024.0:F1} MiB, VmHWM {peakRss / 1024.0:F1} MiB"));
+        if (o.HelperMatch is not null)
+        {
+            Console.WriteLine(string.Create(inv, $"helpers ({o.HelperMatch}): idle {idleHelpers.Count} procs {idleHelpers.Kib / 1024.0:F1} MiB, with {o.RssPods} pods {loadedHelpers.Count} procs {loadedHelpers.Kib / 1024.0:F1} MiB"));
+        }
+
+        foreach (var l in lines)
+        {
+            Console.WriteLine(l);
+        }
+
+        Console.WriteLine(string.Create(inv, $"stat concurrent wall {concurrentWall:F3} {concurrentWall:F3}"));
+        Console.WriteLine(string.Create(inv, $"rss idle {idleRss}"));
+        Console.WriteLine(string.Create(inv, $"rss loaded {loadedRss}"));
+        Console.WriteLine(string.Create(inv, $"rss peak {peakRss}"));
+        Console.WriteLine(string.Create(inv, $"helpers idle {idleHelpers.Kib} {idleHelpers.Count}"));
+        Console.WriteLine(string.Create(inv, $"helpers loaded {loadedHelpers.Kib} {loadedHelpers.Count}"));
+    }
+
+    /// <summary>Median and p95 (nearest rank) in milliseconds.</summary>
+    private static (double Median, double P95) Stats(IEnumerable<double> values)
+    {
+        var v = values.Order().ToList();
+        var median = v.Count % 2 == 1 ? v[v.Count / 2] : (v[(v.Count / 2) - 1] + v[v.Count / 2]) / 2;
+        var p95 = v[Math.Max(0, (int)Math.Ceiling(0.95 * v.Count) - 1)];
+        return (median, p95);
+    }
+
+    private sealed class Timings
+    {
+        private readonly Dictionary<string, double> _ms = [];
+
+        public double this[string phase]
+        {
+            get => _ms[phase];
+            set => _ms[phase] = value;
+        }
+    }
+
+    private sealed class Bench(RuntimeService.RuntimeServiceClient runtime, Options o)
+    {
+        private readonly string _run = Guid.NewGuid().ToString("N")[..8];
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _ids = new();
+
+        public CallOptions CallOptions() => new(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(o.TimeoutSeconds));
+
+        /// <summary>One full cycle, every phase timed.</summary>
+        public async Task<Timings> CycleAsync(string name)
+        {
+            var t = new Timings();
+            var total = Stopwatch.StartNew();
+            var (pod, ctr, podConfig) = await StartPodAsync(name, t);
+            t["pod-to-running"] = total.Elapsed.TotalMilliseconds;
+            await StopPodAsync(pod, ctr, t);
+            t["end-to-end"] = total.Elapsed.TotalMilliseconds;
+            Directory.Delete(podConfig.LogDirectory, recursive: true);
+            return t;
+        }
+
+        /// <summary>RunPodSandbox, CreateContainer, StartContainer; records the phases into <paramref name="t"/> if given.</summary>
+        public async Task<(string Pod, string Container, PodSandboxConfig Config)> StartPodAsync(string name, Timings? t)
+        {
+            var podName = $"{name}-{_run}";
+            var config = new PodSandboxConfig
+            {
+                Metadata = new PodSandboxMetadata { Name = podName, Namespace = PodNamespace, Uid = Guid.NewGuid().ToString(), Attempt = 0 },
+                LogDirectory = Path.Combine(o.LogDir, podName),
+                Labels = { [LabelKey] = LabelValue },
+                Linux = new LinuxPodSandboxConfig
+                {
+                    SecurityContext = new LinuxSandboxSecurityContext
+                    {
+                        NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Node, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod },
+                    },
+                },
+            };
+            Directory.CreateDirectory(config.LogDirectory); // as the kubelet does before RunPodSandbox
+
+            var sw = Stopwatch.StartNew();
+            var pod = (await runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config }, CallOptions())).PodSandboxId;
+            Record(t, "RunPodSandbox", sw);
+            NoteId(pod);
+            var ctr = (await runtime.CreateContainerAsync(
+                new CreateContainerRequest
+                {
+                    PodSandboxId = pod,
+                    SandboxConfig = config,
+                    Config = new ContainerConfig
+                    {
+                        Metadata = new ContainerMetadata { Name = "sleep", Attempt = 0 },
+                        Image = new ImageSpec { Image = o.Image },
+                        Command = { "sleep", "3600" },
+                        LogPath = "sleep/0.log",
+                        Labels = { [LabelKey] = LabelValue },
+                        Linux = new LinuxContainerConfig(),
+                    },
+                },
+                CallOptions())).ContainerId;
+            Record(t, "CreateContainer", sw);
+            NoteId(ctr);
+            await runtime.StartContainerAsync(new StartContainerRequest { ContainerId = ctr }, CallOptions());
+            Record(t, "StartContainer", sw);
+            return (pod, ctr, config);
+        }
+
+        /// <summary>StopContainer (timeout 0), RemoveContainer, StopPodSandbox, RemovePodSandbox.</summary>
+        public async Task StopPodAsync(string pod, string ctr, Timings? t)
+        {
+            var sw = Stopwatch.StartNew();
+            await runtime.StopContainerAsync(new StopContainerRequest { ContainerId = ctr, Timeout = 0 }, CallOptions());
+            Record(t, "StopContainer", sw);
+            await runtime.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = ctr }, CallOptions());
+            Record(t, "RemoveContainer", sw);
+            await runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod }, CallOptions());
+            Record(t, "StopPodSandbox", sw);
+            await runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod }, CallOptions());
+            Record(t, "RemovePodSandbox", sw);
+        }
+
+        public async Task<IReadOnlyList<PodSandbox>> ListBenchPodsAsync()
+        {
+            var r = await runtime.ListPodSandboxAsync(
+                new ListPodSandboxRequest { Filter = new PodSandboxFilter { LabelSelector = { [LabelKey] = LabelValue } } }, CallOptions());
+            return r.Items;
+        }
+
+        public async Task<IReadOnlyList<Container>> ListBenchContainersAsync()
+        {
+            var r = await runtime.ListContainersAsync(
+                new ListContainersRequest { Filter = new ContainerFilter { LabelSelector = { [LabelKey] = LabelValue } } }, CallOptions());
+            return r.Containers;
+        }
+
+        public async Task RemoveLeftoverAsync(string pod)
+        {
+            await runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod }, CallOptions());
+            await runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod }, CallOptions());
+        }
+
+        /// <summary>Writes the ids noted so far to <c>--ids-file</c> (after the timed work, so no I/O is timed).</summary>
+        public void WriteIds()
+        {
+            if (o.IdsFile is { } file)
+            {
+                File.AppendAllLines(file, _ids);
+            }
+        }
+
+        private void NoteId(string id) => _ids.Enqueue(id);
+
+        private static void Record(Timings? t, string phase, Stopwatch sw)
+        {
+            if (t is not null)
+            {
+                t[phase] = sw.Elapsed.TotalMilliseconds;
+            }
+
+            sw.Restart();
+        }
+    }
+
+    private static class Proc
+    {
+        public static long RssKib(int pid) => StatusKib(pid, "VmRSS:");
+
+        public static long StatusKib(int pid, string key)
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith(key, StringComparison.Ordinal))
+                {
+                    return long.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                }
+            }
+
+            throw new BenchException($"/proc/{pid}/status has no {key}");
+        }
+
+        /// <summary>Total VmRSS and count of the processes whose command line contains <paramref name="match"/>.</summary>
+        public static (long Kib, int Count) HelpersKib(string? match)
+        {
+            if (match is null)
+            {
+                return (0, 0);
+            }
+
+            long kib = 0;
+            var count = 0;
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == Environment.ProcessId)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                    if (cmdline.Contains(match, StringComparison.Ordinal))
+                    {
+                        kib += RssKib(pid);
+                        count++;
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or BenchException)
+                {
+                    // exited meanwhile, or a kernel thread (no VmRSS)
+                }
+            }
+
+            return (kib, count);
+        }
+    }
+
+    private sealed class Options
+    {
+        public string Endpoint { get; private set; } = "";
+
+        public string Image { get; private set; } = "";
+
+        public List<string> Pulls { get; } = [];
+
+        public string LogDir { get; private set; } = "";
+
+        public int DaemonPid { get; private set; }
+
+        public int Pods { get; private set; } = 20;
+
+        public int RssPods { get; private set; } = 50;
+
+        public int Warmup { get; private set; } = 3;
+
+        public string? HelperMatch { get; private set; }
+
+        public string? IdsFile { get; private set; }
+
+        public int TimeoutSeconds { get; private set; } = 120;
+
+        public bool Help { get; private set; }
+
+        public static Options Parse(string[] args)
+        {
+            var o = new Options();
+            for (var i = 0; i < args.Length; i++)
+            {
+                string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                switch (args[i])
+                {
+                    case "--endpoint": o.Endpoint = Value(); break;
+                    case "--image": o.Image = Value(); break;
+                    case "--pull": o.Pulls.Add(Value()); break;
+                    case "--log-dir": o.LogDir = Value(); break;
+                    case "--daemon-pid": o.DaemonPid = PositiveInt(Value(), "--daemon-pid"); break;
+                    case "--pods": o.Pods = PositiveInt(Value(), "--pods"); break;
+                    case "--rss-pods": o.RssPods = PositiveInt(Value(), "--rss-pods"); break;
+                    case "--warmup": o.Warmup = PositiveInt(Value(), "--warmup"); break;
+                    case "--helper-match": o.HelperMatch = Value(); break;
+                    case "--ids-file": o.IdsFile = Value(); break;
+                    case "--timeout-seconds": o.TimeoutSeconds = PositiveInt(Value(), "--timeout-seconds"); break;
+                    case "-h" or "--help": o.Help = true; return o;
+                    default: throw new ArgumentException($"unknown argument '{args[i]}'");
+                }
+            }
+
+            if (o.Endpoint.Length == 0 || o.Image.Length == 0 || o.LogDir.Length == 0 || o.DaemonPid == 0)
+            {
+                throw new ArgumentException("--endpoint, --image, --log-dir and --daemon-pid are required");
+            }
+
+            if (!Path.IsPathRooted(o.LogDir))
+            {
+                throw new ArgumentException($"--log-dir: '{o.LogDir}' is not an absolute path");
+            }
+
+            if (!File.Exists($"/proc/{o.DaemonPid}/status"))
+            {
+                throw new ArgumentException($"--daemon-pid: no process {o.DaemonPid}");
+            }
+
+            return o;
+        }
+
+        private static int PositiveInt(string v, string what) =>
+            int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+                ? n
+                : throw new ArgumentException($"{what}: '{v}' is not a positive integer");
+    }
+
+    private sealed class BenchException(string message) : Exception(message);
+}
