@@ -100,7 +100,11 @@ disabled_plugins = [
 
 [plugins]
   [plugins."io.containerd.grpc.v1.cri"]
-    # sandbox_image left at containerd's default (unused for now).
+    # The test registry's pause image (hack/test-registry.sh on 5055): no public registry is contacted.
+    sandbox_image = "127.0.0.1:5055/crisharp-test/pause:latest"
+    # Root here lacks CAP_SYS_RESOURCE: runc cannot lower oom_score_adj (the sandbox's default -998
+    # fails with "can't get final child's PID from pipe: EOF"); clamp to containerd's own score.
+    restrict_oom_score_adj = true
     netns_mounts_under_state_dir = true
     disable_tcp_service = true
     stream_server_address = "127.0.0.1"

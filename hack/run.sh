@@ -11,5 +11,35 @@ if [[ ! -e $CONF ]]; then
   mv "$CONF.tmp" "$CONF"
   echo "run: wrote the default configuration to $CONF"
 fi
+# Pods need a CNI network: without any config, install a default bridge network (as a fresh node would get).
+CNI_DIR=$("$BIN" config | awk '/^\[/ { section = $0 } section == "[network]" && $1 == "conf_dir" { sub(/^conf_dir = "/, ""); sub(/"$/, ""); print }')
+if [[ -n $CNI_DIR ]] && ! compgen -G "$CNI_DIR/*.conf" >/dev/null && ! compgen -G "$CNI_DIR/*.conflist" >/dev/null \
+   && ! compgen -G "$CNI_DIR/*.json" >/dev/null; then
+  mkdir -p "$CNI_DIR"
+  cat >"$CNI_DIR/10-crisharp.conflist.tmp" <<'CNI'
+{
+  "cniVersion": "1.0.0",
+  "name": "crisharp",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "crisharp0",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "10.88.0.0/16" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } },
+    { "type": "loopback" }
+  ]
+}
+CNI
+  mv "$CNI_DIR/10-crisharp.conflist.tmp" "$CNI_DIR/10-crisharp.conflist"
+  echo "run: no CNI network config in $CNI_DIR; wrote $CNI_DIR/10-crisharp.conflist (bridge crisharp0, host-local 10.88.0.0/16, portmap, loopback)"
+fi
 echo "run: starting crisharp on $("$BIN" config | sed -n 's/^listen = "\(.*\)"/\1/p') (Ctrl-C or SIGTERM stops it)"
 exec "$BIN"

@@ -129,6 +129,10 @@ log_level = "debug"
 conf_dir = "$dir/net.d"
 [stream]
 port = 0
+[runtimes.runc]
+root_dir = "$dir/state/runc"
+[runtimes.crun]
+root_dir = "$dir/state/crun"
 TOML
   "$BIN" --config "$dir/crisharp.toml" --config-dir "$dir/crisharp.d" 2>"$dir/crisharp.log" &
   pid=$!
@@ -157,7 +161,8 @@ reference() {
 # registry counts (process, pid file, temp dir); its log under $REGISTRY_STATE does not (kept on failure).
 leak_check() {
   local leaks
-  leaks=$( (pgrep -a -f "net10.0/crisharp( |$)|crisharp-testenv registry|docker-registry serve|containerd --config /run/crisharp-ref" ;
+  leaks=$( (pgrep -a -f "net10.0/crisharp( |$)|crisharp-testenv registry|docker-registry serve|containerd --config /run/crisharp-ref|conmon .*(crisharp-it-|crisharp-conformance)" ;
+            find /sys/fs/cgroup -mindepth 3 -maxdepth 3 -type d -path '*/crisharp/*' 2>/dev/null ;
             findmnt -rn -o TARGET | grep -E 'crisharp-(conformance|ref|it-)' ;
             ls -d /run/crisharp-conformance.* /tmp/crisharp-it-* /tmp/crisharp-registry-* "$REGISTRY_STATE"/registry-*.pid 2>/dev/null) || true)
   if [[ -n $leaks ]]; then

@@ -42,7 +42,7 @@ public static class CgroupManager
 
     /// <summary>The cgroupfs driver for the hierarchy mounted at /sys/fs/cgroup (v2 if unified, else v1 from mountinfo).</summary>
     public static ICgroupManager CreateCgroupfs(string root = DefaultRoot) =>
-        DetectV2(root) ? new CgroupfsV2Manager(root) : new CgroupfsV1Manager(CgroupfsV1Manager.DiscoverHierarchies());
+        DetectV2(root) ? new CgroupfsV2Manager(root) : new CgroupfsV1Manager(CgroupfsV1Manager.DiscoverHierarchies(), CgroupfsV1Manager.DiscoverUnifiedMount());
 
     /// <summary>Checks and normalises an absolute cgroupfs path: no empty, "." or ".." segments.</summary>
     internal static string NormalizePath(string path)
@@ -137,8 +137,18 @@ public abstract class CgroupfsManagerBase : ICgroupManager
 }
 
 /// <summary>cgroupfs on the legacy (v1) hierarchies: one directory per controller hierarchy.</summary>
-public sealed class CgroupfsV1Manager(IReadOnlyDictionary<string, string> hierarchies) : CgroupfsManagerBase
+public sealed class CgroupfsV1Manager(IReadOnlyDictionary<string, string> hierarchies, string? unifiedMount = null) : CgroupfsManagerBase
 {
+    /// <summary>
+    /// On hybrid hosts the cgroup2 mount (e.g. /sys/fs/cgroup/unified) next to the v1 hierarchies; the OCI
+    /// runtimes create the container's path there too, so removal must clean it as well.
+    /// </summary>
+    public string? UnifiedMount { get; } = unifiedMount;
+
+    /// <summary>The cgroup2 mount of a hybrid host, or null.</summary>
+    public static string? DiscoverUnifiedMount() =>
+        Mounts.ReadMountInfo().FirstOrDefault(m => m.FsType == "cgroup2")?.MountPoint;
+
     /// <summary>Controller (or "name=x") → mount point of its hierarchy, as mounted in this process.</summary>
     public IReadOnlyDictionary<string, string> Hierarchies { get; } = hierarchies;
 
@@ -249,7 +259,7 @@ public sealed class CgroupfsV1Manager(IReadOnlyDictionary<string, string> hierar
     public override void Remove(string path)
     {
         path = CgroupManager.NormalizePath(path);
-        foreach (var mount in Hierarchies.Values.Distinct()) RemoveTree(Join(mount, path));
+        foreach (var mount in Hierarchies.Values.Append(UnifiedMount).OfType<string>().Distinct()) RemoveTree(Join(mount, path));
     }
 
     static string Num(long v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);

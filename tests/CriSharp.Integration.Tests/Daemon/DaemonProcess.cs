@@ -19,12 +19,17 @@ public sealed class DaemonProcess : IDisposable
     public string CniConfDir => Path.Combine(Dir, "net.d");
     public Process? Process { get; private set; }
     readonly StringBuilder _stderr = new();
-    readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public DaemonProcess(string extraToml = "", string? dir = null)
+    /// <summary>A network of only the loopback plugin: pods get a netns with lo and no address, and no host bridge is touched.</summary>
+    public const string LoopbackConflist = """{"cniVersion":"1.0.0","name":"crisharp-it-lo","plugins":[{"type":"loopback"}]}""";
+
+    /// <param name="loopbackNetwork">Writes <see cref="LoopbackConflist"/> as 99-loopback.conflist so non-host-network pods can run.</param>
+    public DaemonProcess(string extraToml = "", string? dir = null, bool loopbackNetwork = true)
     {
         Dir = dir ?? Directory.CreateTempSubdirectory("crisharp-it-").FullName;
         Directory.CreateDirectory(CniConfDir);
+        if (loopbackNetwork) File.WriteAllText(Path.Combine(CniConfDir, "99-loopback.conflist"), LoopbackConflist);
         File.WriteAllText(ConfigFile, $"""
             root = "{Dir}/root"
             state_dir = "{Dir}/state"
@@ -35,6 +40,11 @@ public sealed class DaemonProcess : IDisposable
             conf_dir = "{CniConfDir}"
             [stream]
             port = 0
+            # Private runtime state: test daemons never share runc/crun roots with each other or the host.
+            [runtimes.runc]
+            root_dir = "{Dir}/state/runc"
+            [runtimes.crun]
+            root_dir = "{Dir}/state/crun"
             """);
     }
 
@@ -65,9 +75,17 @@ public sealed class DaemonProcess : IDisposable
         return d?.FullName ?? throw new InvalidOperationException("cannot find the repository root (CriSharp.sln)");
     }
 
-    /// <summary>Starts crisharp with the given args (default: serve with this config).</summary>
+    /// <summary>
+    /// Starts crisharp with the given args (default: serve with this config). After the previous process
+    /// exited this starts a new one on the same Dir, config, root and state (a daemon restart).
+    /// </summary>
     public Process Start(params string[] args)
     {
+        if (Process is { HasExited: false })
+            throw new InvalidOperationException($"crisharp (pid {Process.Id}) is still running");
+        Process?.Dispose();
+        var exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _exited = exited;
         var psi = new ProcessStartInfo(Binary)
         {
             RedirectStandardError = true,
@@ -78,7 +96,7 @@ public sealed class DaemonProcess : IDisposable
         var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
         p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_stderr) _stderr.AppendLine(e.Data); };
         p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_stderr) _stderr.AppendLine(e.Data); };
-        p.Exited += (_, _) => _exited.TrySetResult();
+        p.Exited += (_, _) => exited.TrySetResult();
         p.Start();
         p.BeginErrorReadLine();
         p.BeginOutputReadLine();
@@ -121,15 +139,71 @@ public sealed class DaemonProcess : IDisposable
 
     public GrpcChannel Channel() => CriChannel.ForUnixSocket(Socket);
 
-    public void Dispose()
+    /// <summary>Stops the running process, if any (SIGTERM, then SIGKILL after 10 s); Dir is kept.</summary>
+    public void Stop()
     {
         if (Process is { HasExited: false } p)
         {
             ProcessControl.Signal(p.Id, ProcessControl.SIGTERM);
             if (!p.WaitForExit(10_000)) { p.Kill(entireProcessTree: true); p.WaitForExit(); }
         }
+    }
+
+    public void Dispose()
+    {
+        RemoveLeftoverPods();
+        Stop();
         Process?.Dispose();
+        KillLeftoverMonitors();
+        foreach (var m in Mounts.ReadMountInfo().Where(m => m.MountPoint.StartsWith(Dir + "/", StringComparison.Ordinal)).OrderByDescending(m => m.MountPoint.Length))
+            Mounts.Unmount(m.MountPoint, detach: true);
         try { Directory.Delete(Dir, recursive: true); } catch (DirectoryNotFoundException) { }
+    }
+
+    /// <summary>A test that failed midway may leave pods: containers outlive the daemon, so remove them through it.</summary>
+    void RemoveLeftoverPods()
+    {
+        if (Process is not { HasExited: false } || !File.Exists(Socket)) return;
+        try
+        {
+            var client = new Runtime.V1.RuntimeService.RuntimeServiceClient(Channel());
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            foreach (var pod in client.ListPodSandbox(new Runtime.V1.ListPodSandboxRequest(), deadline: deadline).Items)
+                client.RemovePodSandbox(new Runtime.V1.RemovePodSandboxRequest { PodSandboxId = pod.Id }, deadline: deadline);
+        }
+        catch (Grpc.Core.RpcException)
+        {
+            // The daemon is unhealthy; the monitor sweep below still ends the containers.
+        }
+    }
+
+    /// <summary>Last resort: conmon processes (and their containers) started for this daemon's dirs.</summary>
+    void KillLeftoverMonitors()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc").Select(Path.GetFileName))
+        {
+            if (!int.TryParse(dir, out var pid)) continue;
+            string cmdline;
+            try { cmdline = File.ReadAllText($"/proc/{pid}/cmdline"); }
+            catch (IOException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            if (cmdline.StartsWith("/usr/bin/conmon\0", StringComparison.Ordinal) && cmdline.Contains(Dir + "/", StringComparison.Ordinal))
+            {
+                var child = ReadChildPid(pid);
+                if (child > 0) ProcessControl.Signal(child, ProcessControl.SIGKILL);
+                ProcessControl.Signal(pid, ProcessControl.SIGKILL);
+            }
+        }
+    }
+
+    static int ReadChildPid(int pid)
+    {
+        try
+        {
+            var children = File.ReadAllText($"/proc/{pid}/task/{pid}/children").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return children.Length > 0 ? int.Parse(children[0]) : 0;
+        }
+        catch (IOException) { return 0; }
     }
 }
 

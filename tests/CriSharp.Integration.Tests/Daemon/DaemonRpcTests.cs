@@ -6,7 +6,7 @@ namespace CriSharp.Integration.Tests.Daemon;
 /// <summary>The RPCs the foundation serves, through a real daemon on its socket.</summary>
 public sealed class DaemonRpcTests : IAsyncLifetime
 {
-    readonly DaemonProcess _daemon = new();
+    readonly DaemonProcess _daemon = new(loopbackNetwork: false);
     RuntimeService.RuntimeServiceClient _runtime = null!;
     ImageService.ImageServiceClient _images = null!;
 

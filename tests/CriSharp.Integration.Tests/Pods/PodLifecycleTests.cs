@@ -196,4 +196,27 @@ public sealed class PodLifecycleTests : IAsyncLifetime
         Assert.Empty(Directory.GetDirectories(Path.Combine(_daemon.Dir, "state/containers")));
         await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
     }
+
+    [Fact]
+    public async Task A_retried_create_in_flight_gets_the_same_id_instead_of_name_reserved()
+    {
+        var config = PodConfig("retry");
+        // kubelet retries a call that timed out on its side while ours is still working.
+        var pods = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
+            _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config }).ResponseAsync));
+        Assert.Single(pods.Select(p => p.PodSandboxId).Distinct());
+        var pod = pods[0].PodSandboxId;
+
+        var ctrConfig = ShConfig("retried", "sleep 30");
+        var ctrs = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ =>
+            _runtime.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = pod, Config = ctrConfig, SandboxConfig = config }).ResponseAsync));
+        Assert.Single(ctrs.Select(c => c.ContainerId).Distinct());
+        Assert.Single((await _runtime.ListContainersAsync(new ListContainersRequest())).Containers);
+
+        // Once the first call has completed, the same name is taken: AlreadyExists.
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _runtime.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = pod, Config = ctrConfig, SandboxConfig = config }));
+        Assert.Equal(StatusCode.AlreadyExists, e.StatusCode);
+        await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
+    }
 }
