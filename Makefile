@@ -8,7 +8,7 @@ CONFORMANCE := conformance/CriSharp.Conformance/bin/$(CONFIG)/net10.0/cri-confor
 export CRISHARP_BIN := $(CURDIR)/$(BIN)
 export CONFIG
 
-.PHONY: all deps build run test unit-test integration-test conformance conformance-reference bench-pull clean
+.PHONY: all deps build run test unit-test integration-test conformance conformance-reference bench-pull bench-lifecycle clean
 
 all: build
 
@@ -46,6 +46,11 @@ conformance-reference: build
 ## bench-pull: 5 cold pulls of the large test image, crisharp vs containerd (median time, peak RSS)
 bench-pull: build
 	@bash hack/bench-pull.sh
+
+## bench-lifecycle: host-network pod cycles (20 sequential, 20 concurrent; median/p95 per phase) and
+## daemon RSS idle / with 50 pods, crisharp vs containerd, same runc
+bench-lifecycle: build
+	@bash hack/bench-lifecycle.sh
 
 clean:
 	dotnet clean CriSharp.sln -c $(CONFIG) --nologo -v quiet

@@ -309,6 +309,18 @@ public sealed class OciSpecGeneratorTests : IDisposable
     }
 
     [Fact]
+    public void Every_capability_means_every_one_in_the_daemons_bounding_set()
+    {
+        // A daemon without CAP_SYS_RESOURCE (bit 24) cannot grant it: capset would fail the create with EPERM.
+        var host = SpecFixture.V1Host with { BoundingCapabilities = 0x1fffeffffffUL };
+        var privileged = _f.Generate(WithSecurity(s => s with { Privileged = true }), sandbox: _f.Sandbox(privileged: true), host: host).Process!.Capabilities!;
+        Assert.Equal(40, privileged.Bounding!.Count);
+        Assert.DoesNotContain("CAP_SYS_RESOURCE", privileged.Bounding);
+        var all = _f.Generate(WithSecurity(s => s with { AddCapabilities = ["ALL"] }), host: host).Process!.Capabilities!;
+        Assert.DoesNotContain("CAP_SYS_RESOURCE", all.Effective!);
+    }
+
+    [Fact]
     public void Unknown_capability_is_an_error_naming_it()
     {
         var e = Assert.Throws<SpecException>(() => _f.Generate(WithSecurity(s => s with { AddCapabilities = ["CAP_FLY"] })));
