@@ -72,7 +72,7 @@ public static class CriServices
         var containerRecords = services.GetRequiredService<Runtime.RecordIndex<ContainerRecord>>();
         sandboxes.Load((f, e) => log.Warning("ignoring unreadable sandbox record {File}: {Error}", f, e.Message));
         containerRecords.Load((f, e) => log.Warning("ignoring unreadable container record {File}: {Error}", f, e.Message));
-        pods.Recover();
+        await pods.RecoverAsync();
         // Pods whose RunPodSandbox was cut short have a CNI cache entry but no record: release their addresses.
         await services.GetRequiredService<CniNetwork>().RecoverAsync(sandboxes.All().Select(p => p.Id).ToHashSet(), CancellationToken.None);
         await containers.RecoverAsync(CancellationToken.None);

@@ -220,7 +220,7 @@ public sealed class PodManager(
     /// After a restart: pods whose pinned namespaces vanished (a reboot) are NotReady; pod dirs without
     /// a record (a crash mid-create) are cleaned up.
     /// </summary>
-    public void Recover()
+    public async Task RecoverAsync()
     {
         Directory.CreateDirectory(PodsDir);
         foreach (var pod in sandboxes.All())
@@ -238,6 +238,10 @@ public sealed class PodManager(
             var id = Path.GetFileName(dir);
             if (sandboxes.Get(id) != null) continue;
             log.Warning("removing leftovers of pod sandbox {PodId} from an interrupted create", id);
+            // An infra process started before the crash would keep the orphaned namespaces alive.
+            if (Directory.Exists(Path.Combine(dir, "infra")))
+                foreach (var (name, handler) in config.Current.Runtimes)
+                    await new Oci.OciRuntime(name, handler.Path, handler.RootDir).DeleteAsync("infra-" + id, force: true);
             Mounts.UnmountAllUnder(dir);
             Directory.Delete(dir, recursive: true);
         }

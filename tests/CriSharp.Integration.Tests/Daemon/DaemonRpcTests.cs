@@ -89,22 +89,22 @@ public sealed class DaemonRpcTests : IAsyncLifetime
     [Fact]
     public async Task Rpcs_not_built_yet_answer_unimplemented_naming_themselves()
     {
-        var e = await Assert.ThrowsAsync<RpcException>(async () => await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest()));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await _runtime.ContainerStatsAsync(new ContainerStatsRequest { ContainerId = "x" }));
         Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
-        Assert.Contains("RunPodSandbox", e.Status.Detail);
-        var i = await Assert.ThrowsAsync<RpcException>(async () => await _images.ListImagesAsync(new ListImagesRequest()));
-        Assert.Equal(StatusCode.Unimplemented, i.StatusCode);
-        Assert.Contains("ListImages", i.Status.Detail);
+        Assert.Contains("ContainerStats", e.Status.Detail);
+        var c = await Assert.ThrowsAsync<RpcException>(async () => await _runtime.CheckpointContainerAsync(new CheckpointContainerRequest { ContainerId = "x" }));
+        Assert.Equal(StatusCode.Unimplemented, c.StatusCode);
+        Assert.Contains("CheckpointContainer", c.Status.Detail);
     }
 
     [Fact]
-    public async Task Every_call_is_logged_at_debug_with_method_id_duration_and_code()
+    public async Task Every_call_is_logged_at_debug_with_method_id_duration_and_code_and_caller_errors_at_warning()
     {
         await _runtime.VersionAsync(new VersionRequest());
-        await Assert.ThrowsAsync<RpcException>(async () => await _images.ImageFsInfoAsync(new ImageFsInfoRequest()));
+        await Assert.ThrowsAsync<RpcException>(async () => await _images.RemoveImageAsync(new RemoveImageRequest()));
         await Task.Delay(200); // stderr is read asynchronously
         Assert.Matches(@"DBG CRI /runtime\.v1\.RuntimeService/Version call \d+ OK in [\d.]+ ms", _daemon.Stderr);
-        Assert.Matches(@"CRI /runtime\.v1\.ImageService/ImageFsInfo call \d+ Unimplemented in [\d.]+ ms: ImageFsInfo is not implemented", _daemon.Stderr);
+        Assert.Matches(@"WRN CRI /runtime\.v1\.ImageService/RemoveImage call \d+ InvalidArgument in [\d.]+ ms: image\.image is required", _daemon.Stderr);
     }
 
     [Fact]
