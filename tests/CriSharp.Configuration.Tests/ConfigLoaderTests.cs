@@ -97,6 +97,7 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("default_runtime = \"nope\"\n", "default_runtime")]
     [InlineData("root = \"relative/dir\"\n", "root")]
     [InlineData("[stream]\nport = 70000\n", "stream.port")]
+    [InlineData("[network]\nplugin_timeout_seconds = 0\n", "network.plugin_timeout_seconds")]
     [InlineData("[stream]\naddress = \"not-an-ip\"\n", "stream.address")]
     [InlineData("[registries.hosts.\"x.io\"]\nmirrors_only = true\n", "registries.hosts.\"x.io\".mirrors_only")]
     public void Invalid_values_are_refused_naming_the_key(string toml, string key)
