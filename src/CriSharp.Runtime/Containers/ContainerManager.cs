@@ -155,6 +155,8 @@ public sealed class ContainerManager
                 try { await step(); }
                 catch (Exception e) { _log.Warning("cleaning up failed container {ContainerId}: {Error}", id, e.Message); }
             }
+            DeleteAttachEntry(id);
+            SweepOrphanExitFilesLater();
             throw;
         }
     }
@@ -271,6 +273,7 @@ public sealed class ContainerManager
             _cgroups.Remove(c.CgroupPath);
             DeleteDir(c.BundleDir);
             DeleteDir(c.LayerDir);
+            DeleteAttachEntry(c.Id);
             _exits.Forget(c.Id);
             _containers.Remove(c.Id);
             var sandbox = _sandboxes.Get(c.SandboxId);
@@ -353,10 +356,39 @@ public sealed class ContainerManager
                 await RuntimeFor(handler).DeleteAsync(id, force: true);
             Mounts.UnmountAllUnder(dir);
             DeleteDir(dir);
+            DeleteAttachEntry(id);
         }
         foreach (var dir in Directory.EnumerateDirectories(ContainersLayerDir))
             if (_containers.Get(Path.GetFileName(dir)) == null) DeleteDir(dir);
+        SweepOrphanExitFilesLater();
     }
+
+    /// <summary>conmon links &lt;attach dir&gt;/&lt;id&gt; to the bundle to keep the socket path short; it goes with the container.</summary>
+    void DeleteAttachEntry(string id)
+    {
+        var entry = Path.Combine(_monitor.AttachDir, id);
+        if (File.Exists(entry) || Directory.Exists(entry) || new FileInfo(entry).LinkTarget != null)
+        {
+            try { File.Delete(entry); }
+            catch (UnauthorizedAccessException) { DeleteDir(entry); }
+            catch (IOException) { DeleteDir(entry); }
+        }
+    }
+
+    /// <summary>
+    /// conmon writes the exit file of a half-made container only after it is killed, so a sweep some
+    /// seconds later removes exit files that belong to no container (after recovery or a failed create).
+    /// </summary>
+    void SweepOrphanExitFilesLater() => _ = Task.Run(async () =>
+    {
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        foreach (var file in Directory.EnumerateFiles(_monitor.ExitDir))
+        {
+            var id = Path.GetFileName(file);
+            var known = id.StartsWith("infra-", StringComparison.Ordinal) ? _sandboxes.Get(id["infra-".Length..]) != null : _containers.Get(id) != null;
+            if (!known) _exits.Forget(id);
+        }
+    });
 
     static void DeleteDir(string dir)
     {

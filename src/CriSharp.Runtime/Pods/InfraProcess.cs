@@ -72,5 +72,15 @@ public sealed class InfraProcess(LiveConfig config, ConmonMonitor monitor)
         var runtime = RuntimeFor(pod);
         await runtime.KillAsync(pod.InfraContainerId, Signals.SIGKILL, all: true);
         await runtime.DeleteAsync(pod.InfraContainerId, force: true);
+        var exitFile = Path.Combine(monitor.ExitDir, pod.InfraContainerId);
+        var attachEntry = Path.Combine(monitor.AttachDir, pod.InfraContainerId);
+        // conmon writes the exit file and keeps its attach link until it has seen the exit; tidy both a little later.
+        _ = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5));
+            try { File.Delete(exitFile); File.Delete(attachEntry); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        });
     }
 }
