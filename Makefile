@@ -47,8 +47,8 @@ conformance-reference: build
 bench-pull: build
 	@bash hack/bench-pull.sh
 
-## bench-lifecycle: host-network pod cycles (20 sequential, 20 concurrent; median/p95 per phase) and
-## daemon RSS idle / with 50 pods, crisharp vs containerd, same runc
+## bench-lifecycle: pod cycles (20 sequential, 20 concurrent; median/p95 per phase), host-network and on
+## a CNI bridge network, and daemon RSS idle / with 50 pods, crisharp vs containerd, same runc
 bench-lifecycle: build
 	@bash hack/bench-lifecycle.sh
 

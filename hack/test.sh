@@ -14,6 +14,14 @@ TESTENV=tests/CriSharp.TestSupport/bin/$CONFIG/net10.0/crisharp-testenv
 REGISTRY_PORT=5055
 REGISTRY=127.0.0.1:$REGISTRY_PORT
 REGISTRY_STATE=/run/crisharp-test
+# The pod networks of the conformance stages: crisharp's test conflist (conformance_crisharp) and the
+# containerd reference's (hack/containerd-reference.sh). Both bridges are removed after their stage.
+CRISHARP_BRIDGE=crisharpt0
+CRISHARP_SUBNET=10.90.0.0/16
+REF_BRIDGE=crisharpref0
+REF_SUBNET=10.89.0.0/16
+# Comment on the isolation rules (firewall_up), with this script's pid so concurrent runs keep apart.
+FIREWALL_TAG=crisharp-test-isolation
 export CRISHARP_BIN=$PWD/$BIN
 
 passed=0
@@ -106,7 +114,64 @@ registry_stop() {
     echo "test registry log kept: $REGISTRY_STATE/registry-$REGISTRY_PORT.log"
   fi
 }
-trap registry_stop EXIT
+
+# While the conformance stages run, FORWARD drops anything a test pod sends off its own subnet: pods
+# reach each other and the node (INPUT), never beyond the host. firewall_down removes exactly the rules
+# firewall_up inserted (on exit too); a stage does not run without them.
+firewall_subnets=()
+fw_rule() { fw=(FORWARD -s "$1" ! -d "$1" -m comment --comment "$FIREWALL_TAG pid $$" -j DROP); }
+firewall_up() {
+  local s
+  for s in "$CRISHARP_SUBNET" "$REF_SUBNET"; do
+    fw_rule "$s"
+    if ! iptables -w -I "${fw[@]}"; then
+      failed=$((failed + 1)); problems+=("could not install the isolation rule: iptables -I ${fw[*]}")
+      return 1
+    fi
+    firewall_subnets+=("$s")
+  done
+  echo "=== isolation: FORWARD drops packets from $CRISHARP_SUBNET and $REF_SUBNET to outside their subnet"
+}
+firewall_down() {
+  local s
+  for s in "${firewall_subnets[@]}"; do
+    fw_rule "$s"
+    while iptables -w -C "${fw[@]}" 2>/dev/null; do iptables -w -D "${fw[@]}" || break; done
+  done
+  firewall_subnets=()
+}
+
+# net_leaks NAME BRIDGE IPAM_DIR STATE_DIR: once a stage removed its pods, none of their network may
+# remain: veths on the bridge, host-local reservations (only last_reserved_ip.* and lock may stay),
+# network namespaces pinned under the runtime's state.
+net_leaks() {
+  local name=$1 bridge=$2 ipam=$3 state=$4 leaks
+  leaks=$( (ip -o link show master "$bridge" 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print "veth " $2 }'
+            [[ -d $ipam ]] && find "$ipam" -type f ! -name 'last_reserved_ip.*' ! -name lock -printf 'IPAM reservation %p\n'
+            findmnt -rn -t nsfs -o TARGET | awk -v d="$state" 'index($0, d "/") == 1 { print "netns " $0 }') || true)
+  if [[ -n $leaks ]]; then
+    failed=$((failed + 1)); problems+=("$name left behind: $(paste -sd ';' <<<"$leaks")")
+  fi
+}
+
+# Isolation rules of this run or of a run that is gone, and the test bridges, are leaks.
+net_leak_check() {
+  local leaks rule pid b
+  leaks=$(iptables -w -S FORWARD 2>/dev/null | grep -F -- "$FIREWALL_TAG" | while read -r rule; do
+            pid=$(sed -E 's/.*'"$FIREWALL_TAG"' pid ([0-9]+).*/\1/' <<<"$rule")
+            if [[ $pid == "$$" ]] || ! kill -0 "$pid" 2>/dev/null; then echo "iptables rule: $rule"; fi
+          done)
+  for b in "$CRISHARP_BRIDGE" "$REF_BRIDGE"; do
+    ip link show "$b" >/dev/null 2>&1 && leaks+=$'\n'"bridge $b"
+  done
+  leaks=$(sed '/^$/d' <<<"$leaks")
+  if [[ -n $leaks ]]; then
+    failed=$((failed + 1)); problems+=("network left behind: $(paste -sd ';' <<<"$leaks")")
+  fi
+}
+
+trap 'firewall_down; registry_stop' EXIT
+trap 'exit 130' INT TERM
 
 # Starts crisharp on a private socket and state, runs the suite, stops it.
 conformance_crisharp() {
@@ -115,8 +180,8 @@ conformance_crisharp() {
   mkdir -p "$dir/net.d"
   cat >"$dir/net.d/10-crisharp-test.conflist" <<CNI
 {"cniVersion":"1.0.0","name":"crisharp-test","plugins":[
-  {"type":"bridge","bridge":"crisharpt0","isGateway":true,"ipMasq":false,
-   "ipam":{"type":"host-local","ranges":[[{"subnet":"10.90.0.0/16"}]],"dataDir":"$dir/ipam"}},
+  {"type":"bridge","bridge":"$CRISHARP_BRIDGE","isGateway":true,"ipMasq":false,
+   "ipam":{"type":"host-local","ranges":[[{"subnet":"$CRISHARP_SUBNET"}]],"dataDir":"$dir/ipam"}},
   {"type":"portmap","capabilities":{"portMappings":true}},
   {"type":"loopback"}]}
 CNI
@@ -138,8 +203,14 @@ TOML
   pid=$!
   for _ in $(seq 100); do [[ -S $dir/crisharp.sock ]] && break; sleep 0.1; done
   conformance_run "conformance (crisharp)" --endpoint "unix://$dir/crisharp.sock" --test-registry "$REGISTRY"
+  net_leaks "conformance (crisharp)" "$CRISHARP_BRIDGE" "$dir/ipam" "$dir"
   kill -TERM "$pid" 2>/dev/null
-  if ! wait "$pid"; then
+  local clean=1
+  wait "$pid" || clean=0
+  if ip link show "$CRISHARP_BRIDGE" >/dev/null 2>&1; then
+    ip link del "$CRISHARP_BRIDGE" || { failed=$((failed + 1)); problems+=("could not delete bridge $CRISHARP_BRIDGE"); }
+  fi
+  if [[ $clean -eq 0 ]]; then
     failed=$((failed + 1)); problems+=("crisharp did not exit cleanly on SIGTERM; log: $dir/crisharp.log")
     tail -20 "$dir/crisharp.log"
     return
@@ -155,6 +226,7 @@ reference() {
   conformance_run "conformance (containerd reference)" \
     --endpoint unix:///run/crisharp-ref/containerd.sock --test-registry "$REGISTRY" \
     --known-failures conformance/reference-known-failures.txt
+  net_leaks "conformance (containerd reference)" "$REF_BRIDGE" /run/crisharp-ref/cni-ipam /run/crisharp-ref
 }
 
 # Anything of ours still running or mounted after the tests is a leak, and a failure. The test
@@ -173,9 +245,11 @@ leak_check() {
 case $STAGE in
   unit) unit ;;
   integration) integration ;;
-  conformance) registry_start; conformance_crisharp; registry_stop ;;
-  reference) registry_start; reference; registry_stop ;;
-  all) unit; integration; registry_start; conformance_crisharp; reference; registry_stop; leak_check ;;
+  conformance) firewall_up && registry_start && conformance_crisharp; registry_stop; firewall_down; net_leak_check ;;
+  reference) firewall_up && registry_start && reference; registry_stop; firewall_down; net_leak_check ;;
+  all) unit; integration
+       if firewall_up && registry_start; then conformance_crisharp; reference; fi
+       registry_stop; firewall_down; leak_check; net_leak_check ;;
   *) echo "usage: hack/test.sh [all|unit|integration|conformance|reference]" >&2; exit 2 ;;
 esac
 

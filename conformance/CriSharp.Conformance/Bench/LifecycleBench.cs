@@ -13,15 +13,17 @@ namespace CriSharp.Conformance.Bench;
 /// StopContainer (timeout 0) → RemoveContainer → StopPodSandbox → RemovePodSandbox. After the pulls and
 /// the warm-up cycles it reads the daemon's idle VmRSS, runs <c>--pods</c> cycles one after another and
 /// then <c>--pods</c> at once, then starts <c>--rss-pods</c> pods and reads VmRSS again before removing
-/// them. Pods are labelled <c>io.crisharp.bench=lifecycle</c>; any left over (also after a failure) are
-/// removed, and the bench fails if the runtime still lists one.
+/// them. With <c>--cni</c> it also runs the same cycles (warm-up, sequential, concurrent) with pods on the
+/// runtime's CNI network (network namespace POD) before the loaded RSS; every such pod must report a pod IP
+/// (checked outside the timings). Pods are labelled <c>io.crisharp.bench=lifecycle</c>; any left over
+/// (also after a failure) are removed, and the bench fails if the runtime still lists one.
 /// </summary>
 public static class LifecycleBench
 {
     public const string Usage = """
         usage: cri-conformance bench-lifecycle --endpoint unix:///path.sock --image REF --log-dir DIR --daemon-pid PID
                                               [--pull REF]... [--pods N] [--rss-pods N] [--warmup N]
-                                              [--helper-match STR] [--ids-file FILE] [--timeout-seconds N]
+                                              [--helper-match STR] [--ids-file FILE] [--timeout-seconds N] [--cni]
 
           --image            container image (fully qualified); pulled first
           --pull             another image to pull before the warm-up (e.g. the sandbox image), repeatable
@@ -35,8 +37,11 @@ public static class LifecycleBench
           --ids-file         append the id of every pod sandbox and container created, one a line
                              (for the caller's leak check: cgroups, mounts named after them)
           --timeout-seconds  per-RPC timeout (default 120)
+          --cni              also run the cycles with pod-network pods (the runtime's CNI network): modes
+                             cni-sequential and cni-concurrent; each such pod must report a pod IP
         prints a readable table, then machine lines:
-          "stat MODE PHASE MEDIAN_MS P95_MS", "rss idle|loaded|peak KIB", "helpers idle|loaded KIB COUNT"
+          "stat MODE PHASE MEDIAN_MS P95_MS" (MODE sequential|concurrent[|cni-sequential|cni-concurrent]),
+          "rss idle|loaded|peak KIB", "helpers idle|loaded KIB COUNT"
         """;
 
     private const string LabelKey = "io.crisharp.bench";
@@ -93,24 +98,16 @@ public static class LifecycleBench
             var idleRss = Proc.RssKib(o.DaemonPid);
             var idleHelpers = Proc.HelpersKib(o.HelperMatch);
 
-            var sequential = new List<Timings>();
-            for (var i = 0; i < o.Pods; i++)
+            var runs = new List<Run> { await RunModeAsync(bench, o, "", podNetwork: false) };
+            if (o.Cni)
             {
-                sequential.Add(await bench.CycleAsync($"seq-{i}"));
-            }
-
-            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var concurrentTasks = Enumerable.Range(0, o.Pods)
-                .Select(async i =>
+                for (var i = 0; i < o.Warmup; i++)
                 {
-                    await gate.Task;
-                    return await bench.CycleAsync($"conc-{i}");
-                })
-                .ToList();
-            var wall = Stopwatch.StartNew();
-            gate.SetResult();
-            var concurrent = (await Task.WhenAll(concurrentTasks)).ToList();
-            var concurrentWall = wall.Elapsed.TotalMilliseconds;
+                    await bench.CycleAsync($"cni-warmup-{i}", podNetwork: true);
+                }
+
+                runs.Add(await RunModeAsync(bench, o, "cni-", podNetwork: true));
+            }
 
             // The loaded RSS: RSS_PODS pods each with a running container, started 10 at a time.
             var running = new List<(string Pod, string Container)>();
@@ -121,7 +118,7 @@ public static class LifecycleBench
                     await throttle.WaitAsync();
                     try
                     {
-                        var (pod, ctr, _) = await bench.StartPodAsync($"rss-{i}", null);
+                        var (pod, ctr, _) = await bench.StartPodAsync($"rss-{i}", null, podNetwork: false);
                         lock (running)
                         {
                             running.Add((pod, ctr));
@@ -162,7 +159,7 @@ public static class LifecycleBench
                 }));
             }
 
-            Print(o, sequential, concurrent, concurrentWall, idleRss, loadedRss, peakRss, idleHelpers, loadedHelpers);
+            Print(o, runs, idleRss, loadedRss, peakRss, idleHelpers, loadedHelpers);
         }
         catch (Exception e) when (e is RpcException or BenchException or IOException)
         {
@@ -211,26 +208,58 @@ public static class LifecycleBench
         return failed ? 1 : 0;
     }
 
+    /// <summary>The measured cycles of one pod kind: <c>--pods</c> one after another, then <c>--pods</c> at once.</summary>
+    private sealed record Run(string Prefix, List<Timings> Sequential, List<Timings> Concurrent, double ConcurrentWallMs);
+
+    private static async Task<Run> RunModeAsync(Bench bench, Options o, string prefix, bool podNetwork)
+    {
+        var sequential = new List<Timings>();
+        for (var i = 0; i < o.Pods; i++)
+        {
+            sequential.Add(await bench.CycleAsync($"{prefix}seq-{i}", podNetwork));
+        }
+
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var concurrentTasks = Enumerable.Range(0, o.Pods)
+            .Select(async i =>
+            {
+                await gate.Task;
+                return await bench.CycleAsync($"{prefix}conc-{i}", podNetwork);
+            })
+            .ToList();
+        var wall = Stopwatch.StartNew();
+        gate.SetResult();
+        var concurrent = (await Task.WhenAll(concurrentTasks)).ToList();
+        return new Run(prefix, sequential, concurrent, wall.Elapsed.TotalMilliseconds);
+    }
+
     private static string Describe(Exception e) => e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message;
 
     private static void Print(
-        Options o, List<Timings> sequential, List<Timings> concurrent, double concurrentWall,
+        Options o, List<Run> runs,
         long idleRss, long loadedRss, long peakRss, (long Kib, int Count) idleHelpers, (long Kib, int Count) loadedHelpers)
     {
         var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine();
-        Console.WriteLine(string.Create(inv, $"{"phase (ms)",-18} {"seq median",11} {"seq p95",9} {"conc median",12} {"conc p95",9}"));
         var lines = new List<string>();
-        foreach (var phase in Phases)
+        foreach (var run in runs)
         {
-            var (sm, sp) = Stats(sequential.Select(t => t[phase]));
-            var (cm, cp) = Stats(concurrent.Select(t => t[phase]));
-            Console.WriteLine(string.Create(inv, $"{phase,-18} {sm,11:F1} {sp,9:F1} {cm,12:F1} {cp,9:F1}"));
-            lines.Add(string.Create(inv, $"stat sequential {phase} {sm:F3} {sp:F3}"));
-            lines.Add(string.Create(inv, $"stat concurrent {phase} {cm:F3} {cp:F3}"));
+            Console.WriteLine();
+            Console.WriteLine(run.Prefix.Length == 0 ? "host-network pods:" : "pod-network (CNI) pods:");
+            Console.WriteLine(string.Create(inv, $"{"phase (ms)",-18} {"seq median",11} {"seq p95",9} {"conc median",12} {"conc p95",9}"));
+            foreach (var phase in Phases)
+            {
+                var (sm, sp) = Stats(run.Sequential.Select(t => t[phase]));
+                var (cm, cp) = Stats(run.Concurrent.Select(t => t[phase]));
+                Console.WriteLine(string.Create(inv, $"{phase,-18} {sm,11:F1} {sp,9:F1} {cm,12:F1} {cp,9:F1}"));
+                lines.Add(string.Create(inv, $"stat {run.Prefix}sequential {phase} {sm:F3} {sp:F3}"));
+                lines.Add(string.Create(inv, $"stat {run.Prefix}concurrent {phase} {cm:F3} {cp:F3}"));
+            }
+
+            Console.WriteLine(string.Create(inv, $"{o.Pods} concurrent cycles took {run.ConcurrentWallMs / 1000:F2} s wall"));
+            lines.Add(string.Create(inv, $"stat {run.Prefix}concurrent wall {run.ConcurrentWallMs:F3} {run.ConcurrentWallMs:F3}"));
         }
 
-        Console.WriteLine(string.Create(inv, $"{o.Pods} concurrent cycles took {concurrentWall / 1000:F2} s wall"));
+        Console.WriteLine();
         Console.WriteLine(string.Create(inv, $"daemon VmRSS idle {idleRss / 1024.0:F1} MiB, with {o.RssPods} pods {loadedRss / 1024.0:F1} MiB, VmHWM {peakRss / 1024.0:F1} MiB"));
         if (o.HelperMatch is not null)
         {
@@ -242,7 +271,6 @@ public static class LifecycleBench
             Console.WriteLine(l);
         }
 
-        Console.WriteLine(string.Create(inv, $"stat concurrent wall {concurrentWall:F3} {concurrentWall:F3}"));
         Console.WriteLine(string.Create(inv, $"rss idle {idleRss}"));
         Console.WriteLine(string.Create(inv, $"rss loaded {loadedRss}"));
         Console.WriteLine(string.Create(inv, $"rss peak {peakRss}"));
@@ -277,13 +305,25 @@ public static class LifecycleBench
 
         public CallOptions CallOptions() => new(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(o.TimeoutSeconds));
 
-        /// <summary>One full cycle, every phase timed.</summary>
-        public async Task<Timings> CycleAsync(string name)
+        /// <summary>One full cycle, every phase timed. A pod-network pod must report a pod IP (checked untimed).</summary>
+        public async Task<Timings> CycleAsync(string name, bool podNetwork = false)
         {
             var t = new Timings();
             var total = Stopwatch.StartNew();
-            var (pod, ctr, podConfig) = await StartPodAsync(name, t);
+            var (pod, ctr, podConfig) = await StartPodAsync(name, t, podNetwork);
             t["pod-to-running"] = total.Elapsed.TotalMilliseconds;
+            if (podNetwork)
+            {
+                total.Stop();
+                var status = (await runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod }, CallOptions())).Status;
+                if (string.IsNullOrEmpty(status?.Network?.Ip))
+                {
+                    throw new BenchException($"pod {podConfig.Metadata.Name} ({pod}) on the pod network reports no pod IP");
+                }
+
+                total.Start();
+            }
+
             await StopPodAsync(pod, ctr, t);
             t["end-to-end"] = total.Elapsed.TotalMilliseconds;
             Directory.Delete(podConfig.LogDirectory, recursive: true);
@@ -291,7 +331,7 @@ public static class LifecycleBench
         }
 
         /// <summary>RunPodSandbox, CreateContainer, StartContainer; records the phases into <paramref name="t"/> if given.</summary>
-        public async Task<(string Pod, string Container, PodSandboxConfig Config)> StartPodAsync(string name, Timings? t)
+        public async Task<(string Pod, string Container, PodSandboxConfig Config)> StartPodAsync(string name, Timings? t, bool podNetwork)
         {
             var podName = $"{name}-{_run}";
             var config = new PodSandboxConfig
@@ -303,7 +343,12 @@ public static class LifecycleBench
                 {
                     SecurityContext = new LinuxSandboxSecurityContext
                     {
-                        NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Node, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod },
+                        NamespaceOptions = new NamespaceOption
+                        {
+                            Network = podNetwork ? NamespaceMode.Pod : NamespaceMode.Node,
+                            Pid = NamespaceMode.Container,
+                            Ipc = NamespaceMode.Pod,
+                        },
                     },
                 },
             };
@@ -469,6 +514,8 @@ public static class LifecycleBench
 
         public int TimeoutSeconds { get; private set; } = 120;
 
+        public bool Cni { get; private set; }
+
         public bool Help { get; private set; }
 
         public static Options Parse(string[] args)
@@ -490,6 +537,7 @@ public static class LifecycleBench
                     case "--helper-match": o.HelperMatch = Value(); break;
                     case "--ids-file": o.IdsFile = Value(); break;
                     case "--timeout-seconds": o.TimeoutSeconds = PositiveInt(Value(), "--timeout-seconds"); break;
+                    case "--cni": o.Cni = true; break;
                     case "-h" or "--help": o.Help = true; return o;
                     default: throw new ArgumentException($"unknown argument '{args[i]}'");
                 }
