@@ -8,7 +8,7 @@ CONFORMANCE := conformance/CriSharp.Conformance/bin/$(CONFIG)/net10.0/cri-confor
 export CRISHARP_BIN := $(CURDIR)/$(BIN)
 export CONFIG
 
-.PHONY: all deps build run test unit-test integration-test conformance conformance-reference bench-pull bench-lifecycle clean
+.PHONY: all deps build run test unit-test integration-test conformance conformance-reference bench-pull bench-lifecycle bench-stats clean
 
 all: build
 
@@ -51,6 +51,11 @@ bench-pull: build
 ## a CNI bridge network, and daemon RSS idle / with 50 pods, crisharp vs containerd, same runc
 bench-lifecycle: build
 	@bash hack/bench-lifecycle.sh
+
+## bench-stats: ListContainerStats / ListPodSandboxStats with 100 running containers (median/p95),
+## crisharp vs containerd
+bench-stats: build
+	@bash hack/bench-stats.sh
 
 clean:
 	dotnet clean CriSharp.sln -c $(CONFIG) --nologo -v quiet

@@ -6,6 +6,7 @@ const string usage = """
     usage: cri-conformance --endpoint unix:///path/to.sock [--test-registry HOST:PORT] [--focus REGEX] [--known-failures FILE] [--timeout-seconds N] [--list]
            cri-conformance bench-pull --help
            cri-conformance bench-lifecycle --help
+           cri-conformance bench-stats --help
 
       --endpoint         CRI endpoint under test (unix socket)
       --test-registry    HOST:PORT of the test registry (hack/test-registry.sh); cases that pull fail without it
@@ -24,6 +25,11 @@ if (args.Length > 0 && args[0] == "bench-pull")
 if (args.Length > 0 && args[0] == "bench-lifecycle")
 {
     return await LifecycleBench.RunAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "bench-stats")
+{
+    return await StatsBench.RunAsync(args[1..]);
 }
 
 string? endpointArg = null, focusArg = null, knownArg = null, registryArg = null;

@@ -96,6 +96,9 @@ public static class ConfigLoader
                 case "images":
                     ApplyKeys(config.Images, AsTable(value, origin, key), ConfigSchema.Images, origin, "images.");
                     break;
+                case "metrics":
+                    ApplyKeys(config.Metrics, AsTable(value, origin, key), ConfigSchema.Metrics, origin, "metrics.");
+                    break;
                 case "registries":
                     ApplyRegistries(config.Registries, AsTable(value, origin, key), origin);
                     break;
@@ -171,6 +174,7 @@ public static class ConfigLoader
             ["stream", var k] => (config.Stream, ConfigSchema.Stream, k),
             ["registries", var k] => (config.Registries, ConfigSchema.Registries, k),
             ["images", var k] => (config.Images, ConfigSchema.Images, k),
+            ["metrics", var k] => (config.Metrics, ConfigSchema.Metrics, k),
             _ => throw new ConfigException(origin, key, "unknown key"),
         };
         var spec = keys.FirstOrDefault(k => k.Name == name) ?? throw new ConfigException(origin, key, "unknown key");

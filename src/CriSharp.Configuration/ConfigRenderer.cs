@@ -27,6 +27,7 @@ public static class ConfigRenderer
             Table(sb, $"registries.hosts.{Quote(host)}", h, ConfigSchema.RegistryHost, withComments, null);
         Table(sb, "images", c.Images, ConfigSchema.Images, withComments, "Image pulls.");
         Table(sb, "stream", c.Stream, ConfigSchema.Stream, withComments, "The streaming server for exec, attach and port-forward.");
+        Table(sb, "metrics", c.Metrics, ConfigSchema.Metrics, withComments, "Prometheus metrics endpoint.");
         return sb.ToString();
     }
 

@@ -77,6 +77,13 @@ public static class ConfigSchema
         S<StreamConfig>("tls_key", "PEM private key matching tls_cert.", s => s.TlsKey, (s, v) => s.TlsKey = v),
     ];
 
+    /// <summary>Keys of [metrics].</summary>
+    public static readonly IReadOnlyList<ConfigKey> Metrics =
+    [
+        B<MetricsConfig>("enabled", "Serve Prometheus metrics (RPC latencies and errors, pulls, OOM kills, process failures) on /metrics.", m => m.Enabled, (m, v) => m.Enabled = v),
+        S<MetricsConfig>("address", "IP:port of the plain-HTTP /metrics endpoint; keep it on loopback unless it is firewalled.", m => m.Address, (m, v) => m.Address = v),
+    ];
+
     /// <summary>Keys of [images].</summary>
     public static readonly IReadOnlyList<ConfigKey> Images =
     [

@@ -24,6 +24,7 @@ public sealed class DaemonConfig
     public RegistriesConfig Registries { get; set; } = new();
     public StreamConfig Stream { get; set; } = new();
     public ImagesConfig Images { get; set; } = new();
+    public MetricsConfig Metrics { get; set; } = new();
 
     /// <summary>A deep copy, so a reload can build a new config without touching the live one.</summary>
     public DaemonConfig Clone()
@@ -35,6 +36,7 @@ public sealed class DaemonConfig
         c.Registries = Registries.Clone();
         c.Stream = Stream with { };
         c.Images = Images with { };
+        c.Metrics = Metrics with { };
         return c;
     }
 }
@@ -89,6 +91,26 @@ public sealed record StreamConfig
     public long IdleTimeoutSeconds { get; set; } = 4 * 3600;
     public string TlsCert { get; set; } = "";
     public string TlsKey { get; set; } = "";
+}
+
+/// <summary>The Prometheus metrics endpoint (off by default).</summary>
+public sealed record MetricsConfig
+{
+    public bool Enabled { get; set; }
+    /// <summary>IP:port the /metrics endpoint listens on (plain HTTP).</summary>
+    public string Address { get; set; } = "127.0.0.1:9090";
+
+    /// <summary>Parses "IPv4:port" or "[IPv6]:port" (port 0–65535); null if it is neither.</summary>
+    public static System.Net.IPEndPoint? ParseAddress(string address)
+    {
+        var colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), System.Globalization.NumberStyles.None, null, out var port) || port > 65535)
+            return null;
+        var host = address[..colon];
+        if (host.StartsWith('[') && host.EndsWith(']')) host = host[1..^1];
+        else if (host.Contains(':')) return null; // an IPv6 address needs brackets
+        return System.Net.IPAddress.TryParse(host, out var ip) ? new System.Net.IPEndPoint(ip, port) : null;
+    }
 }
 
 /// <summary>Image pulling: stall detection and parallelism.</summary>

@@ -64,6 +64,7 @@ public sealed class CallLoggingInterceptor(ILogger logger) : Interceptor
 
     void Done(string method, long id, Stopwatch sw, StatusCode code, string? detail, Exception? unexpected = null)
     {
+        CriMetrics.Record(method, code, sw.Elapsed);
         var level = code switch
         {
             StatusCode.OK => LogEventLevel.Debug,

@@ -6,10 +6,13 @@ using CriSharp.Images.Registry;
 using CriSharp.Network;
 using CriSharp.Runtime.Cgroups;
 using CriSharp.Runtime.Containers;
+using CriSharp.Runtime.Events;
 using CriSharp.Runtime.Monitor;
 using CriSharp.Runtime.Pods;
 using CriSharp.Runtime;
+using CriSharp.Streaming;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CriSharp.Cri;
 
@@ -48,6 +51,13 @@ public static class CriServices
         services.AddSingleton<InfraProcess>();
         services.AddSingleton<PodManager>();
         services.AddSingleton<ContainerManager>();
+        services.AddSingleton(sp => new Runtime.Stats.StatsService(sp.GetRequiredService<ContainerManager>(),
+            sp.GetRequiredService<Runtime.RecordIndex<PodSandbox>>(), sp.GetRequiredService<ICgroupManager>(), logger));
+        services.AddSingleton<ContainerEventHub>();
+        services.AddSingleton<PodResourceUpdater>();
+        // The runtime registers its IStreamingBackend; until it does, sessions report that streaming is not available.
+        services.TryAddSingleton<IStreamingBackend, StreamingBackendPending>();
+        services.AddSingleton(sp => new StreamingServer(config.Current.Stream, sp.GetRequiredService<IStreamingBackend>(), logger));
         services.AddSingleton<CallLoggingInterceptor>();
         services.AddGrpc(o =>
         {
@@ -72,6 +82,8 @@ public static class CriServices
         var containerRecords = services.GetRequiredService<Runtime.RecordIndex<ContainerRecord>>();
         sandboxes.Load((f, e) => log.Warning("ignoring unreadable sandbox record {File}: {Error}", f, e.Message));
         containerRecords.Load((f, e) => log.Warning("ignoring unreadable container record {File}: {Error}", f, e.Message));
+        // Subscribed to record changes before recovery touches any record; what was loaded is not replayed.
+        services.GetRequiredService<ContainerEventHub>().Seed();
         await pods.RecoverAsync();
         // Pods whose RunPodSandbox was cut short have a CNI cache entry but no record: release their addresses.
         await services.GetRequiredService<CniNetwork>().RecoverAsync(sandboxes.All().Select(p => p.Id).ToHashSet(), CancellationToken.None);

@@ -1,6 +1,7 @@
 using CriSharp.Linux;
 using CriSharp.Network;
 using CriSharp.Runtime;
+using CriSharp.Runtime.Cgroups;
 using CriSharp.Runtime.Monitor;
 using CriSharp.Runtime.Oci;
 using Grpc.Core;
@@ -19,7 +20,7 @@ static class RuntimeErrors
         NameInUseException => Rpc(StatusCode.AlreadyExists, e.Message),
         CniException { NotReady: true } => Rpc(StatusCode.FailedPrecondition, e.Message),
         CniException => Rpc(StatusCode.Internal, e.Message),
-        RuntimeCreateException or ExternalProgramException or LinuxException => Rpc(StatusCode.Internal, e.Message),
+        RuntimeCreateException or ExternalProgramException or LinuxException or CgroupException => Rpc(StatusCode.Internal, e.Message),
         _ => null,
     };
 

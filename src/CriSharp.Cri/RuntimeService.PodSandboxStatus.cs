@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using CriSharp.Runtime.Pods;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -11,20 +10,10 @@ public sealed partial class RuntimeService
     {
         var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
         var pod = sandboxes.Find(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"pod sandbox {id} not found"));
-        var status = new global::Runtime.V1.PodSandboxStatus
-        {
-            Id = pod.Id,
-            Metadata = RuntimeMapping.Metadata(pod.Spec),
-            State = RuntimeMapping.State(pod.State),
-            CreatedAt = pod.CreatedAt,
-            Labels = { pod.Spec.Labels },
-            Annotations = { pod.Spec.Annotations },
-            RuntimeHandler = pod.RuntimeHandler,
-            Linux = new LinuxPodSandboxStatus { Namespaces = new Namespace { Options = RuntimeMapping.FromNamespaces(pod.Spec.Security.Namespaces) } },
-            Network = new PodSandboxNetworkStatus { Ip = pod.Ips.FirstOrDefault() ?? "" },
-        };
-        status.Network.AdditionalIps.AddRange(pod.Ips.Skip(1).Select(ip => new PodIP { Ip = ip }));
+        var status = StatusMapping.PodSandbox(pod);
         var response = new PodSandboxStatusResponse { Status = status, Timestamp = CriSharp.Runtime.Naming.NowNanos() };
+        // kubelet's evented PLEG takes the pod's container statuses from here when timestamp is set.
+        response.ContainersStatuses.AddRange(containers.List().Where(c => c.SandboxId == pod.Id).OrderBy(c => c.CreatedAt).Select(StatusMapping.Container));
         if (request.Verbose)
         {
             response.Info["info"] = new JsonObject

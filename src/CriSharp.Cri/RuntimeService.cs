@@ -2,6 +2,7 @@ using CriSharp.Configuration;
 using CriSharp.Network;
 using CriSharp.Runtime;
 using CriSharp.Runtime.Containers;
+using CriSharp.Runtime.Events;
 using CriSharp.Runtime.Pods;
 using Grpc.Core;
 
@@ -18,7 +19,11 @@ public sealed partial class RuntimeService(
     PodCidrState podCidr,
     PodManager pods,
     ContainerManager containers,
-    RecordIndex<PodSandbox> sandboxes) : global::Runtime.V1.RuntimeService.RuntimeServiceBase
+    RecordIndex<PodSandbox> sandboxes,
+    ContainerEventHub events,
+    PodResourceUpdater podResources,
+    Runtime.Stats.StatsService stats,
+    CriSharp.Streaming.StreamingServer streaming) : global::Runtime.V1.RuntimeService.RuntimeServiceBase
 {
     /// <summary>Runs an engine call, mapping engine exceptions to the gRPC status they mean.</summary>
     static async Task<T> Engine<T>(Func<Task<T>> call)

@@ -2,7 +2,9 @@ using System.Runtime.InteropServices;
 using CriSharp.Configuration;
 using CriSharp.Cri;
 using CriSharp.Daemon.Http2;
+using CriSharp.Daemon.Metrics;
 using CriSharp.Linux;
+using CriSharp.Streaming;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Serilog;
 using Serilog.Core;
@@ -58,7 +60,22 @@ public static class DaemonHost
         await using var app = builder.Build();
         app.MapGrpcService<RuntimeService>();
         app.MapGrpcService<ImageService>();
+        // Before recovery, so what recovery records (process failures, OOM kills) is counted.
+        await using var metrics = config.Metrics.Enabled ? await StartMetricsAsync(config.Metrics, logger, ct) : null;
+        if (config.Metrics.Enabled && metrics == null) return 1;
         await CriServices.RecoverAsync(app.Services, logger);
+
+        // Before the CRI socket: the first Exec the kubelet sends needs the streaming port to build its URL.
+        var streaming = app.Services.GetRequiredService<StreamingServer>();
+        try
+        {
+            await streaming.StartAsync(ct);
+        }
+        catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
+        {
+            logger.Error("crisharp cannot serve streaming on {Address}:{Port}: {Reason}", config.Stream.Address, config.Stream.Port, e.Message);
+            return 1;
+        }
 
         // The socket must never be reachable with looser permissions than 0660, not even briefly.
         var oldMask = ProcessControl.SetUmask(0b001_111_111); // 0177: 0600 at bind, widened to 0660 below
@@ -86,6 +103,7 @@ public static class DaemonHost
             VersionInfo.RuntimeVersion, VersionInfo.CriApiVersion, config.Listen, Environment.ProcessId);
 
         await app.WaitForShutdownAsync(CancellationToken.None);
+        await streaming.StopAsync(CancellationToken.None);
         try
         {
             if (FileSystem.GetKind(config.Listen) == FileKind.Socket) File.Delete(config.Listen);
@@ -96,6 +114,19 @@ public static class DaemonHost
         }
         logger.Information("crisharp stopped");
         return 0;
+    }
+
+    static async Task<MetricsServer?> StartMetricsAsync(MetricsConfig config, Serilog.ILogger logger, CancellationToken ct)
+    {
+        try
+        {
+            return await MetricsServer.StartAsync(config, logger, ct);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            logger.Error("crisharp cannot serve metrics on {Address}: {Reason}", config.Address, e.Message);
+            return null;
+        }
     }
 
     /// <summary>Keys whose new value takes effect on SIGHUP; every other key needs a restart.</summary>

@@ -95,6 +95,8 @@ public sealed class ImagePuller(LiveConfig config, RegistryClient registry, Cont
             Pinned = false,
             PulledAt = DateTime.UtcNow,
         });
+        ImageMetrics.PullBytes.Add(downloaded);
+        ImageMetrics.PullDuration.Record(sw.Elapsed.TotalSeconds);
         log.Information("pulled {Reference} as {ImageId} (manifest {Digest}): {Layers} layers, {Bytes} bytes downloaded in {DurationMs:F0} ms",
             reference.ToString(), record.Id, resolved.ManifestDigest.ToString(), resolved.Layers.Count, downloaded, sw.Elapsed.TotalMilliseconds);
         return record;

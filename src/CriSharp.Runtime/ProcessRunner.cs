@@ -44,6 +44,9 @@ public sealed class ExternalProgramException : Exception
         ExitCode = exitCode;
         Stderr = stderr;
         TimedOut = timedOut;
+        RuntimeMetrics.ExternalProgramFailures.Add(1,
+            new KeyValuePair<string, object?>("program", System.IO.Path.GetFileName(file)),
+            new KeyValuePair<string, object?>("reason", timedOut ? "timeout" : exitCode == -1 && inner != null ? "start" : "exit"));
     }
 
     internal static ExternalProgramException Timeout(string file, IReadOnlyList<string> args, TimeSpan timeout, string stderr) =>
@@ -159,6 +162,60 @@ public static class ProcessRunner
         return new ProcessResult(process.ExitCode, Snapshot(stdout), Snapshot(stderr)) { File = file, Arguments = argList };
     }
 
+    /// <summary>
+    /// Starts a program whose stdio the caller drives (exec sessions): raw pipe streams, no timeout, no capture.
+    /// The caller owns the result: it must await <see cref="RunningProcess.Exited"/> or kill it, then dispose it.
+    /// </summary>
+    public static RunningProcess Start(string file, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null)
+    {
+        var argList = args.ToArray();
+        var psi = new ProcessStartInfo(file)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in argList) psi.ArgumentList.Add(a);
+        if (env is not null)
+            foreach (var (k, v) in env) psi.Environment[k] = v;
+        var process = new Process { StartInfo = psi };
+        try
+        {
+            Start(process, file, argList, null);
+        }
+        catch
+        {
+            process.Dispose();
+            throw;
+        }
+        return new PipedProcess(process, file, argList);
+    }
+
+    /// <summary>
+    /// Starts a program in a new session with the pty slave <paramref name="terminalPath"/> as its controlling
+    /// terminal and stdin/stdout/stderr (what runc needs to run an exec in the foreground with a tty).
+    /// </summary>
+    public static RunningProcess StartOnTerminal(string file, IEnumerable<string> args, string terminalPath)
+    {
+        var argList = args.ToArray();
+        SpawnLock.EnterReadLock();
+        int pid;
+        try
+        {
+            pid = Spawn.OnTerminal(file, argList, terminalPath);
+        }
+        catch (LinuxException e)
+        {
+            throw ExternalProgramException.StartFailed(file, argList, e);
+        }
+        finally
+        {
+            SpawnLock.ExitReadLock();
+        }
+        return new SpawnedProcess(pid, file, argList);
+    }
+
     static void Start(Process process, string file, string[] args, IReadOnlyList<int>? inheritedFds)
     {
         var exclusive = inheritedFds is { Count: > 0 };
@@ -241,5 +298,100 @@ public static class ProcessRunner
     static string Snapshot(StringBuilder sb)
     {
         lock (sb) return sb.ToString();
+    }
+}
+
+/// <summary>A program started by <see cref="ProcessRunner.Start"/> or <see cref="ProcessRunner.StartOnTerminal"/>.</summary>
+public abstract class RunningProcess : IDisposable
+{
+    protected RunningProcess(int pid, string file, IReadOnlyList<string> args)
+    {
+        Pid = pid;
+        File = file;
+        Arguments = args;
+    }
+
+    public int Pid { get; }
+    public string File { get; }
+    public IReadOnlyList<string> Arguments { get; }
+    /// <summary>Null when the program runs on a terminal instead of pipes.</summary>
+    public abstract Stream? Stdin { get; }
+    public abstract Stream? Stdout { get; }
+    public abstract Stream? Stderr { get; }
+    /// <summary>The exit code once the program has exited (128 + signal when a signal ended it).</summary>
+    public abstract Task<int> Exited { get; }
+    /// <summary>SIGKILLs the program and its descendants; nothing if it has exited.</summary>
+    public abstract void KillTree();
+    public abstract void Dispose();
+}
+
+sealed class PipedProcess : RunningProcess
+{
+    readonly Process _process;
+
+    public PipedProcess(Process process, string file, IReadOnlyList<string> args) : base(process.Id, file, args)
+    {
+        _process = process;
+        Exited = WaitAsync(process);
+    }
+
+    static async Task<int> WaitAsync(Process process)
+    {
+        await process.WaitForExitAsync().ConfigureAwait(false);
+        return process.ExitCode;
+    }
+
+    public override Stream Stdin => _process.StandardInput.BaseStream;
+    public override Stream Stdout => _process.StandardOutput.BaseStream;
+    public override Stream Stderr => _process.StandardError.BaseStream;
+    public override Task<int> Exited { get; }
+
+    public override void KillTree()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        {
+            // Already gone.
+        }
+    }
+
+    public override void Dispose()
+    {
+        foreach (var s in new Func<Stream>[] { () => _process.StandardInput.BaseStream, () => _process.StandardOutput.BaseStream, () => _process.StandardError.BaseStream })
+        {
+            try { s().Dispose(); }
+            catch (Exception e) when (e is IOException or InvalidOperationException or ObjectDisposedException) { }
+        }
+        _process.Dispose();
+    }
+}
+
+sealed class SpawnedProcess : RunningProcess
+{
+    public SpawnedProcess(int pid, string file, IReadOnlyList<string> args) : base(pid, file, args)
+    {
+        // waitpid blocks: a dedicated thread, not the pool's.
+        Exited = Task.Factory.StartNew(() => Spawn.WaitForExit(pid), CancellationToken.None,
+            TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    public override Stream? Stdin => null;
+    public override Stream? Stdout => null;
+    public override Stream? Stderr => null;
+    public override Task<int> Exited { get; }
+
+    public override void KillTree()
+    {
+        if (Exited.IsCompleted) return;
+        foreach (var pid in ProcessTable.Snapshot().DescendantsOf(Pid)) ProcessControl.Signal(pid, ProcessControl.SIGKILL);
+        if (!Exited.IsCompleted) ProcessControl.Signal(Pid, ProcessControl.SIGKILL);
+    }
+
+    public override void Dispose()
+    {
+        // Exited reaps the child; nothing else is held.
     }
 }

@@ -90,6 +90,20 @@ public sealed class ConfigLoaderTests : IDisposable
         Assert.Equal("log_level", e.Key);
     }
 
+    [Fact]
+    public void Metrics_are_off_by_default_and_take_an_ip_and_port()
+    {
+        var c = Load();
+        Assert.False(c.Metrics.Enabled);
+        Assert.Equal("127.0.0.1:9090", c.Metrics.Address);
+        File.WriteAllText(MainFile, "[metrics]\nenabled = true\naddress = \"[::1]:9191\"\n");
+        c = Load(KeyValuePair.Create("metrics.address", "0.0.0.0:9292"));
+        Assert.True(c.Metrics.Enabled);
+        Assert.Equal("0.0.0.0:9292", c.Metrics.Address);
+        Assert.Equal(9191, MetricsConfig.ParseAddress("[::1]:9191")?.Port);
+        Assert.Contains("[metrics]\nenabled = true\naddress = \"0.0.0.0:9292\"", ConfigRenderer.Render(c, withComments: false));
+    }
+
     [Theory]
     [InlineData("log_level = \"loud\"\n", "log_level")]
     [InlineData("log_format = \"xml\"\n", "log_format")]
@@ -99,6 +113,10 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("[stream]\nport = 70000\n", "stream.port")]
     [InlineData("[network]\nplugin_timeout_seconds = 0\n", "network.plugin_timeout_seconds")]
     [InlineData("[stream]\naddress = \"not-an-ip\"\n", "stream.address")]
+    [InlineData("[metrics]\naddress = \"127.0.0.1\"\n", "metrics.address")]
+    [InlineData("[metrics]\naddress = \"::1:9090\"\n", "metrics.address")]
+    [InlineData("[metrics]\naddress = \"localhost:9090\"\n", "metrics.address")]
+    [InlineData("[metrics]\naddress = \"127.0.0.1:70000\"\n", "metrics.address")]
     [InlineData("[registries.hosts.\"x.io\"]\nmirrors_only = true\n", "registries.hosts.\"x.io\".mirrors_only")]
     public void Invalid_values_are_refused_naming_the_key(string toml, string key)
     {

@@ -21,6 +21,9 @@ public interface ICgroupManager
     /// <summary>Creates the cgroup (in every hierarchy on v1) and applies <paramref name="resources"/> when given.</summary>
     void Create(string path, ResourceSpec? resources);
 
+    /// <summary>Applies <paramref name="resources"/> to an existing cgroup (zero/empty fields are left as they are).</summary>
+    void Update(string path, ResourceSpec resources);
+
     /// <summary>Removes the cgroup and any empty children left below it; fine if it is missing.</summary>
     void Remove(string path);
 }
@@ -71,6 +74,7 @@ public abstract class CgroupfsManagerBase : ICgroupManager
         CgroupManager.NormalizePath(podCgroupPath) + "/crisharp-" + containerId;
 
     public abstract void Create(string path, ResourceSpec? resources);
+    public abstract void Update(string path, ResourceSpec resources);
     public abstract void Remove(string path);
 
     /// <summary>Writes <paramref name="value"/> in one write(2), as cgroupfs wants.</summary>
@@ -212,6 +216,14 @@ public sealed class CgroupfsV1Manager(IReadOnlyDictionary<string, string> hierar
         }
     }
 
+    public override void Update(string path, ResourceSpec resources)
+    {
+        path = CgroupManager.NormalizePath(path);
+        if (DirOf("memory", path) is { } mem && !Directory.Exists(mem))
+            throw new CgroupException(path, "does not exist");
+        Apply(path, resources);
+    }
+
     void Apply(string path, ResourceSpec r)
     {
         if (DirOf("cpu", path) is { } cpu)
@@ -295,6 +307,13 @@ public sealed class CgroupfsV2Manager(string root = CgroupManager.DefaultRoot) :
             parent = dir;
         }
         if (resources is not null) Apply(DirOf(path), resources);
+    }
+
+    public override void Update(string path, ResourceSpec resources)
+    {
+        var dir = DirOf(path);
+        if (!Directory.Exists(dir)) throw new CgroupException(path, "does not exist");
+        Apply(dir, resources);
     }
 
     static void EnableControllers(string dir)

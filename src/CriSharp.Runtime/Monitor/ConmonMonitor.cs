@@ -13,7 +13,11 @@ namespace CriSharp.Runtime.Monitor;
 public sealed record ContainerProcess(int Pid, int ConmonPid);
 
 /// <summary>The OCI runtime (or conmon) refused to create a container; the message is the runtime's own.</summary>
-public sealed class RuntimeCreateException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class RuntimeCreateException : Exception
+{
+    public RuntimeCreateException(string message, Exception? inner = null) : base(message, inner) =>
+        RuntimeMetrics.ContainerCreateFailures.Add(1);
+}
 
 /// <summary>
 /// What conmon needs to create one container. <paramref name="LogPath"/> is the CRI log file (empty: `container.log`

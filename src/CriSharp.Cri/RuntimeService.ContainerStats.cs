@@ -1,0 +1,14 @@
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Cri;
+
+public sealed partial class RuntimeService
+{
+    public override async Task<ContainerStatsResponse> ContainerStats(ContainerStatsRequest request, ServerCallContext context)
+    {
+        var id = RequireId(request.ContainerId, "container_id");
+        var sample = await Engine(() => stats.ContainerStatsAsync(id, context.CancellationToken));
+        return new ContainerStatsResponse { Stats = StatsMapping.Container(sample, containers.ContainersLayerDir) };
+    }
+}

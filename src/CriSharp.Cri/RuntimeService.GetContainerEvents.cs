@@ -1,0 +1,28 @@
+using System.Threading.Channels;
+using CriSharp.Runtime.Events;
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Cri;
+
+public sealed partial class RuntimeService
+{
+    /// <summary>
+    /// Streams container (and pod sandbox) lifecycle events until the client cancels. Response headers are sent
+    /// as soon as the subscription exists, so a client that awaited them misses nothing published afterwards.
+    /// </summary>
+    public override async Task GetContainerEvents(GetEventsRequest request, IServerStreamWriter<ContainerEventResponse> responseStream, ServerCallContext context)
+    {
+        using var subscription = events.Subscribe();
+        await context.WriteResponseHeadersAsync([]);
+        try
+        {
+            await foreach (var e in subscription.Reader.ReadAllAsync(context.CancellationToken))
+                await responseStream.WriteAsync(StatusMapping.Event(e), context.CancellationToken);
+        }
+        catch (Exception e) when (e is ContainerEventOverflowException || e is ChannelClosedException { InnerException: ContainerEventOverflowException })
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, (e as ContainerEventOverflowException ?? e.InnerException!).Message));
+        }
+    }
+}

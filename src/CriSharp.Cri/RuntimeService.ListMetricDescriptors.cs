@@ -1,0 +1,15 @@
+using CriSharp.Runtime.Stats;
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Cri;
+
+public sealed partial class RuntimeService
+{
+    public override Task<ListMetricDescriptorsResponse> ListMetricDescriptors(ListMetricDescriptorsRequest request, ServerCallContext context)
+    {
+        var response = new ListMetricDescriptorsResponse();
+        response.Descriptors.AddRange(CadvisorMetrics.Descriptors.Select(StatsMapping.Descriptor));
+        return Task.FromResult(response);
+    }
+}

@@ -1,0 +1,26 @@
+using CriSharp.Runtime.Pods;
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Cri;
+
+public sealed partial class RuntimeService
+{
+    public override async Task<ListPodSandboxStatsResponse> ListPodSandboxStats(ListPodSandboxStatsRequest request, ServerCallContext context)
+    {
+        var response = new ListPodSandboxStatsResponse();
+        response.Stats.AddRange(await SelectPodStatsAsync(request.Filter, context.CancellationToken));
+        return response;
+    }
+
+    async Task<IEnumerable<global::Runtime.V1.PodSandboxStats>> SelectPodStatsAsync(PodSandboxStatsFilter? f, CancellationToken ct)
+    {
+        List<Runtime.Pods.PodSandbox> selected = [.. sandboxes.All()
+            .Where(p => f == null || string.IsNullOrEmpty(f.Id) || p.Id.StartsWith(f.Id, StringComparison.Ordinal))
+            .Where(p => RuntimeMapping.Matches(p.Spec.Labels, f?.LabelSelector))
+            .OrderBy(p => p.CreatedAt)];
+        var samples = await Engine(() => stats.PodStatsAsync(selected, ct));
+        var mountpoint = containers.ContainersLayerDir;
+        return samples.Select(s => StatsMapping.Pod(s, mountpoint));
+    }
+}

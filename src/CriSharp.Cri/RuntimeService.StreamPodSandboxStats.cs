@@ -1,0 +1,17 @@
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Cri;
+
+public sealed partial class RuntimeService
+{
+    public override async Task StreamPodSandboxStats(StreamPodSandboxStatsRequest request, IServerStreamWriter<StreamPodSandboxStatsResponse> responseStream, ServerCallContext context)
+    {
+        foreach (var batch in (await SelectPodStatsAsync(request.Filter, context.CancellationToken)).Chunk(StreamBatch))
+        {
+            var response = new StreamPodSandboxStatsResponse();
+            response.PodSandboxStats.AddRange(batch);
+            await responseStream.WriteAsync(response, context.CancellationToken);
+        }
+    }
+}

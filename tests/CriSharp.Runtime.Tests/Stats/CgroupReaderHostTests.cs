@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using CriSharp.Runtime.Cgroups;
+using CriSharp.Runtime.Stats;
+
+namespace CriSharp.Runtime.Tests.Stats;
+
+/// <summary>
+/// The readers against this host's real hierarchies: a cgroup with a busy shell holding 32 MiB in a
+/// variable, in every v1 hierarchy (host v1/hybrid) or in the unified one, and a second cgroup made in
+/// the cgroup2 mount itself (a hybrid host's /sys/fs/cgroup/unified, or /sys/fs/cgroup on a v2 host).
+/// </summary>
+public sealed class CgroupReaderHostTests : IDisposable
+{
+    readonly ICgroupManager _cgroups = CgroupManager.CreateCgroupfs();
+    readonly string _path = "/crisharp-stats-test/" + Guid.NewGuid().ToString("N")[..12];
+    readonly List<string> _unifiedDirs = [];
+    Process? _busy;
+
+    /// <summary>A shell that waits for a line on stdin (so it is moved before it forks), then fills 32 MiB and spins.</summary>
+    Process StartBusyShell()
+    {
+        var psi = new ProcessStartInfo("sh", ["-c", "read go; x=$(head -c 33554432 /dev/zero | tr '\\0' a); while :; do :; done"])
+        {
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        return _busy = Process.Start(psi)!;
+    }
+
+    static void Join(string dir, int pid) => File.WriteAllText(Path.Combine(dir, "cgroup.procs"), pid.ToString());
+
+    static string UnifiedRoot() => CgroupManager.DetectV2() ? CgroupManager.DefaultRoot
+        : CgroupfsV1Manager.DiscoverUnifiedMount() ?? throw new InvalidOperationException("this host has no cgroup2 mount");
+
+    [Fact]
+    public async Task The_host_reader_sees_cpu_memory_pids_and_processes_of_a_real_cgroup()
+    {
+        _cgroups.Create(_path, null);
+        var busy = StartBusyShell();
+        if (_cgroups is CgroupfsV1Manager v1)
+        {
+            foreach (var mount in v1.Hierarchies.Where(h => !h.Key.StartsWith("name=", StringComparison.Ordinal)).Select(h => h.Value).Distinct())
+                Join(mount + _path, busy.Id);
+            if (v1.UnifiedMount is { } unified)
+            {
+                // As runc does on a hybrid host: the same path in the cgroup2 mount (where PSI lives).
+                Directory.CreateDirectory(unified + _path);
+                _unifiedDirs.Add(unified + _path);
+                Join(unified + _path, busy.Id);
+            }
+        }
+        else
+        {
+            Join(((CgroupfsV2Manager)_cgroups).DirOf(_path), busy.Id);
+        }
+        await busy.StandardInput.WriteLineAsync("go");
+        await busy.StandardInput.FlushAsync();
+
+        var reader = CgroupStatsReader.ForHost(_cgroups);
+        Assert.Equal(_cgroups.IsV2, reader.IsV2);
+        await Task.Delay(1500);
+        var first = reader.Read(_path)!;
+        await Task.Delay(500);
+        var second = reader.Read(_path)!;
+
+        var rate = (double)(second.Cpu!.UsageNanos - first.Cpu!.UsageNanos) / (second.Timestamp - first.Timestamp);
+        Assert.InRange(rate, 0.4, 1.3); // one spinning shell ≈ one core
+        Assert.True(second.Cpu.UserNanos > 0);
+        var m = second.Memory!;
+        Assert.InRange(m.Usage, 32UL << 20, 200UL << 20);
+        Assert.InRange(m.WorkingSet, 30UL << 20, m.Usage);
+        Assert.True(m.Rss >= 30UL << 20, $"rss {m.Rss}");
+        Assert.True(m.PageFaults > 0 && m.HierarchyPageFaults > 0);
+        Assert.True(m.MaxUsage >= m.Usage || reader.IsV2 && m.MaxUsage == 0);
+        Assert.Equal(0UL, m.Limit);
+        Assert.True(second.Pids!.Current >= 1);
+        Assert.Contains(busy.Id, reader.Processes(_path));
+        Assert.True(reader.Threads(_path) >= 1);
+        Assert.NotNull(second.CpuSpec);
+        if (File.Exists("/proc/pressure/cpu"))
+        {
+            Assert.NotNull(second.CpuPressure?.Some);
+            Assert.NotNull(second.MemoryPressure);
+        }
+
+        var cri = reader.Read(_path, CgroupStatsParts.Cri)!;
+        Assert.NotNull(cri.Cpu);
+        Assert.Null(cri.Pids);
+    }
+
+    [Fact]
+    public async Task The_v2_reader_reads_a_cgroup_made_in_the_real_cgroup2_mount()
+    {
+        var root = UnifiedRoot();
+        var dir = root + _path;
+        Directory.CreateDirectory(dir);
+        _unifiedDirs.Add(dir);
+        var busy = StartBusyShell();
+        Join(dir, busy.Id);
+        await busy.StandardInput.WriteLineAsync("go");
+        await busy.StandardInput.FlushAsync();
+
+        var reader = new CgroupV2StatsReader(root);
+        await Task.Delay(1000);
+        var first = reader.Read(_path)!;
+        await Task.Delay(500);
+        var second = reader.Read(_path)!;
+        // cpu.stat is a core cgroup2 file: present even where the cpu controller stays with v1.
+        Assert.True(second.Cpu!.UsageNanos > first.Cpu!.UsageNanos);
+        Assert.InRange((double)(second.Cpu.UsageNanos - first.Cpu.UsageNanos) / (second.Timestamp - first.Timestamp), 0.4, 1.3);
+        Assert.True(second.Cpu.UserNanos > 0);
+        Assert.Equal([busy.Id], reader.Processes(_path));
+        Assert.True(reader.Threads(_path) >= 1);
+        if (File.Exists("/proc/pressure/cpu")) Assert.NotNull(second.CpuPressure?.Some);
+        // Memory and pids only where those controllers are enabled in the cgroup2 hierarchy.
+        var controllers = File.ReadAllText(Path.Combine(root, "cgroup.subtree_control"));
+        if (controllers.Contains("memory")) Assert.InRange(second.Memory!.WorkingSet, 30UL << 20, 200UL << 20);
+        else Assert.Null(second.Memory);
+        Assert.Null(reader.Read(_path + "/missing"));
+    }
+
+    public void Dispose()
+    {
+        if (_busy is { HasExited: false })
+        {
+            _busy.Kill(entireProcessTree: true);
+            _busy.WaitForExit();
+        }
+        _busy?.Dispose();
+        foreach (var d in _unifiedDirs)
+            for (int i = 0; i < 50 && Directory.Exists(d); i++)
+            {
+                try { Directory.Delete(d); }
+                catch (IOException) { Thread.Sleep(50); }
+            }
+        for (int i = 0; i < 50; i++)
+        {
+            try
+            {
+                _cgroups.Remove(_path);
+                _cgroups.Remove("/crisharp-stats-test");
+                break;
+            }
+            catch (CgroupException)
+            {
+                Thread.Sleep(50);
+            }
+        }
+        foreach (var d in _unifiedDirs) try { Directory.Delete(Path.GetDirectoryName(d)!); } catch (IOException) { }
+    }
+}

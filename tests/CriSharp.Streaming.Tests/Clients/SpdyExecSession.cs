@@ -1,0 +1,43 @@
+using System.Text.Json;
+
+namespace CriSharp.Streaming.Tests.Clients;
+
+/// <summary>An exec/attach over the test SPDY client, opening streams in the order client-go does: error, stdin, stdout, stderr, resize.</summary>
+sealed class SpdyExecSession : IAsyncDisposable
+{
+    public required TestSpdyClient Client { get; init; }
+    public required string Protocol { get; init; }
+    public required TestSpdyClient.ClientStream Error { get; init; }
+    public TestSpdyClient.ClientStream? Stdin { get; init; }
+    public TestSpdyClient.ClientStream? Stdout { get; init; }
+    public TestSpdyClient.ClientStream? Stderr { get; init; }
+    public TestSpdyClient.ClientStream? Resize { get; init; }
+
+    public static async Task<SpdyExecSession> OpenAsync(Uri url, string protocol, bool stdin = false, bool stdout = true, bool stderr = true,
+        bool resize = false, bool flowControl = false)
+    {
+        var upgrade = await TestSpdyClient.ConnectAsync(url, [protocol], flowControl);
+        Assert.Equal(101, upgrade.Status);
+        Assert.Equal(protocol, upgrade.Headers["X-Stream-Protocol-Version"].Single());
+        var client = upgrade.Client!;
+        return new SpdyExecSession
+        {
+            Client = client,
+            Protocol = protocol,
+            Error = await client.OpenStreamAsync(("streamType", "error")),
+            Stdin = stdin ? await client.OpenStreamAsync(("streamType", "stdin")) : null,
+            Stdout = stdout ? await client.OpenStreamAsync(("streamType", "stdout")) : null,
+            Stderr = stderr ? await client.OpenStreamAsync(("streamType", "stderr")) : null,
+            Resize = resize ? await client.OpenStreamAsync(("streamType", "resize")) : null,
+        };
+    }
+
+    /// <summary>The v4 status from the error stream, parsed as a client would.</summary>
+    public async Task<JsonElement> StatusAsync()
+    {
+        var bytes = await Error.ReadToEndAsync();
+        return JsonDocument.Parse(bytes).RootElement.Clone();
+    }
+
+    public ValueTask DisposeAsync() => Client.DisposeAsync();
+}
