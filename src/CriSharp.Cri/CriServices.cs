@@ -6,13 +6,13 @@ using CriSharp.Images.Registry;
 using CriSharp.Network;
 using CriSharp.Runtime.Cgroups;
 using CriSharp.Runtime.Containers;
+using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Events;
 using CriSharp.Runtime.Monitor;
 using CriSharp.Runtime.Pods;
 using CriSharp.Runtime;
 using CriSharp.Streaming;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CriSharp.Cri;
 
@@ -51,19 +51,22 @@ public static class CriServices
         services.AddSingleton<InfraProcess>();
         services.AddSingleton<PodManager>();
         services.AddSingleton<ContainerManager>();
+        services.AddSingleton<ExecTargets>();
+        services.AddSingleton<ExecProcessSpecs>();
+        services.AddSingleton<ExecSyncRunner>();
+        services.AddSingleton<IStreamingBackend, RuntimeStreamingBackend>();
         services.AddSingleton(sp => new Runtime.Stats.StatsService(sp.GetRequiredService<ContainerManager>(),
             sp.GetRequiredService<Runtime.RecordIndex<PodSandbox>>(), sp.GetRequiredService<ICgroupManager>(), logger));
         services.AddSingleton<ContainerEventHub>();
         services.AddSingleton<PodResourceUpdater>();
-        // The runtime registers its IStreamingBackend; until it does, sessions report that streaming is not available.
-        services.TryAddSingleton<IStreamingBackend, StreamingBackendPending>();
         services.AddSingleton(sp => new StreamingServer(config.Current.Stream, sp.GetRequiredService<IStreamingBackend>(), logger));
         services.AddSingleton<CallLoggingInterceptor>();
         services.AddGrpc(o =>
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
             o.MaxReceiveMessageSize = MaxMessageBytes;
-            o.MaxSendMessageSize = MaxMessageBytes;
+            // ExecSync answers carry up to 16 MiB of stdout and of stderr (ExecSyncRunner.MaxOutputBytes each).
+            o.MaxSendMessageSize = 2 * ExecSyncRunner.MaxOutputBytes + 1024 * 1024;
             o.EnableDetailedErrors = true;
         });
         return services;

@@ -1,6 +1,7 @@
 using CriSharp.Linux;
 using CriSharp.Network;
 using CriSharp.Runtime;
+using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Cgroups;
 using CriSharp.Runtime.Monitor;
 using CriSharp.Runtime.Oci;
@@ -18,6 +19,7 @@ static class RuntimeErrors
         ObjectNotFoundException => Rpc(StatusCode.NotFound, e.Message),
         WrongStateException => Rpc(StatusCode.FailedPrecondition, e.Message),
         NameInUseException => Rpc(StatusCode.AlreadyExists, e.Message),
+        ExecTimeoutException => Rpc(StatusCode.DeadlineExceeded, e.Message),
         CniException { NotReady: true } => Rpc(StatusCode.FailedPrecondition, e.Message),
         CniException => Rpc(StatusCode.Internal, e.Message),
         RuntimeCreateException or ExternalProgramException or LinuxException or CgroupException => Rpc(StatusCode.Internal, e.Message),

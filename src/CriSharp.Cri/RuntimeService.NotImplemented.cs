@@ -6,7 +6,6 @@ namespace CriSharp.Cri;
 // RPCs whose issue has not landed: each answers UNIMPLEMENTED naming itself.
 public sealed partial class RuntimeService
 {
-    public override Task<ExecSyncResponse> ExecSync(ExecSyncRequest request, ServerCallContext context) => throw Unimplemented(nameof(ExecSync));
     // Not planned: checkpoint/restore needs CRIU, which CriSharp does not drive.
     public override Task<CheckpointContainerResponse> CheckpointContainer(CheckpointContainerRequest request, ServerCallContext context) =>
         throw new RpcException(new Status(StatusCode.Unimplemented, "CheckpointContainer is not supported by crisharp (no CRIU support)"));

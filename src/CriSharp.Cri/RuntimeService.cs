@@ -2,6 +2,7 @@ using CriSharp.Configuration;
 using CriSharp.Network;
 using CriSharp.Runtime;
 using CriSharp.Runtime.Containers;
+using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Events;
 using CriSharp.Runtime.Pods;
 using Grpc.Core;
@@ -23,7 +24,8 @@ public sealed partial class RuntimeService(
     ContainerEventHub events,
     PodResourceUpdater podResources,
     Runtime.Stats.StatsService stats,
-    CriSharp.Streaming.StreamingServer streaming) : global::Runtime.V1.RuntimeService.RuntimeServiceBase
+    CriSharp.Streaming.StreamingServer streaming,
+    ExecSyncRunner execSync) : global::Runtime.V1.RuntimeService.RuntimeServiceBase
 {
     /// <summary>Runs an engine call, mapping engine exceptions to the gRPC status they mean.</summary>
     static async Task<T> Engine<T>(Func<Task<T>> call)

@@ -17,5 +17,5 @@ public static class ProcessControl
         throw new LinuxException("kill", pid.ToString(System.Globalization.CultureInfo.InvariantCulture), errno);
     }
 
-    public const int SIGHUP = 1, SIGINT = 2, SIGKILL = 9, SIGTERM = 15;
+    public const int SIGHUP = 1, SIGINT = 2, SIGKILL = 9, SIGTERM = 15, SIGWINCH = 28;
 }

@@ -44,27 +44,26 @@ public static unsafe class Terminal
         return (ws.ws_row, ws.ws_col);
     }
 
-    /// <summary>cfmakeraw on the terminal behind <paramref name="path"/>: no echo, no line editing, no signals, 8-bit.</summary>
-    public static void MakeRaw(string path)
+    /// <summary>Opens a pty slave (close-on-exec, never as our controlling terminal).</summary>
+    public static int OpenSlave(string path)
     {
         int fd;
         fixed (byte* p = FileSystem.NullTerminated(path))
             fd = open(p, O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
         if (fd < 0) throw new LinuxException("open", path, errno);
-        try
-        {
-            termios t;
-            if (tcgetattr(fd, &t) != 0) throw new LinuxException("tcgetattr", path, errno);
-            t.c_iflag &= ~(uint)(0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400); // IGNBRK BRKINT PARMRK ISTRIP INLCR IGNCR ICRNL IXON
-            t.c_oflag &= ~1u; // OPOST
-            t.c_lflag &= ~(uint)(0x8 | 0x40 | 0x2 | 0x1 | 0x8000); // ECHO ECHONL ICANON ISIG IEXTEN
-            t.c_cflag = (t.c_cflag & ~(uint)(0x30 | 0x100)) | 0x30; // CSIZE PARENB off, CS8
-            if (tcsetattr(fd, 0 /* TCSANOW */, &t) != 0) throw new LinuxException("tcsetattr", path, errno);
-        }
-        finally
-        {
-            close(fd);
-        }
+        return fd;
+    }
+
+    /// <summary>cfmakeraw on the terminal <paramref name="fd"/>: no echo, no line editing, no signals, 8-bit.</summary>
+    public static void MakeRaw(int fd)
+    {
+        termios t;
+        if (tcgetattr(fd, &t) != 0) throw new LinuxException("tcgetattr", Fd(fd), errno);
+        t.c_iflag &= ~(uint)(0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x80 | 0x100 | 0x400); // IGNBRK BRKINT PARMRK ISTRIP INLCR IGNCR ICRNL IXON
+        t.c_oflag &= ~1u; // OPOST
+        t.c_lflag &= ~(uint)(0x8 | 0x40 | 0x2 | 0x1 | 0x8000); // ECHO ECHONL ICANON ISIG IEXTEN
+        t.c_cflag = (t.c_cflag & ~(uint)(0x30 | 0x100)) | 0x30; // CSIZE PARENB off, CS8
+        if (tcsetattr(fd, 0 /* TCSANOW */, &t) != 0) throw new LinuxException("tcsetattr", Fd(fd), errno);
     }
 
     /// <summary>dup(2) with close-on-exec, e.g. a second handle for writing to a pty master while another reads.</summary>

@@ -62,6 +62,10 @@ public sealed class StreamingServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
+            // A session may rightly sit quiet or read slowly (an idle shell, output piped to a pager); the idle
+            // timeout decides when quiet is too long, not Kestrel's data-rate guards.
+            k.Limits.MinRequestBodyDataRate = null;
+            k.Limits.MinResponseDataRate = null;
             k.Listen(address, (int)_config.Port, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;

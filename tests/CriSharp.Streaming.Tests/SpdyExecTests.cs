@@ -117,7 +117,7 @@ public sealed class SpdyExecTests : IAsyncLifetime
     public async Task Large_output_reaches_a_client_that_does_no_flow_control()
     {
         // moby/spdystream (kubectl, crictl) never sends WINDOW_UPDATE: the server must not stall at 64 KiB.
-        await using var s = await SpdyExecSession.OpenAsync(_h.Exec("big 300000"), "v4.channel.k8s.io", stderr: false);
+        await using var s = await SpdyExecSession.OpenAsync(_h.Exec("big 300000", stderr: false), "v4.channel.k8s.io", stderr: false);
         var output = await s.Stdout!.ReadToEndAsync();
         Assert.Equal(300000, output.Length);
         Assert.Equal((byte)'a', output[26 * 1000]);
@@ -126,27 +126,33 @@ public sealed class SpdyExecTests : IAsyncLifetime
     [Fact]
     public async Task A_flow_controlling_client_is_sent_no_more_than_its_window()
     {
-        await using var s = await SpdyExecSession.OpenAsync(_h.Exec("big 200000"), "v4.channel.k8s.io", stderr: false, flowControl: true);
-        await s.Client.SendInitialWindowAsync(64 * 1024);
-        await Task.Delay(700);
-        Assert.Equal(64 * 1024, s.Stdout!.BufferedBytes);
+        // The client announces its 64 KiB window (SETTINGS) before opening any stream.
+        await using var s = await SpdyExecSession.OpenAsync(_h.Exec("big 200000", stderr: false), "v4.channel.k8s.io", stderr: false, flowControl: true);
+        var stdout = s.Stdout!;
+        for (int i = 0; i < 250 && stdout.BufferedBytes < 64 * 1024; i++) await Task.Delay(20);
+        await Task.Delay(300); // time for anything beyond the window to (wrongly) arrive
+        Assert.Equal(64 * 1024, stdout.BufferedBytes);
         // Reading sends WINDOW_UPDATE (stream and session), which lets the rest through.
-        Assert.Equal(200000, (await s.Stdout.ReadToEndAsync()).Length);
+        Assert.Equal(200000, (await stdout.ReadToEndAsync()).Length);
     }
 
     [Fact]
     public async Task Consumed_stdin_is_returned_to_the_client_with_window_updates()
     {
         await using var s = await SpdyExecSession.OpenAsync(_h.Exec("echo", stdin: true), "v4.channel.k8s.io", stdin: true);
+        var stdin = s.Stdin!;
         var line = new string('x', 999) + "\n";
-        for (int i = 0; i < 100; i++) await s.Stdin!.WriteAsync(line);
-        await s.Stdin!.CloseAsync();
-        Assert.Equal(100_000, (await s.Stdout!.ReadToEndAsync()).Length);
-        await s.Stderr!.ReadToEndAsync();
-        await s.StatusAsync();
-        Assert.Contains(s.Client.WindowUpdates, u => u.StreamId == s.Stdin.Id);
+        for (int i = 0; i < 100; i++) await stdin.WriteAsync(line);
+        Assert.Equal(100_000, (await s.Stdout!.ReadExactlyAsync(100_000, CancellationToken.None)).Length);
+        // Everything was consumed while the stream was still open: its window and the session's came back.
+        for (int i = 0; i < 100 && !s.Client.WindowUpdates.Any(u => u.StreamId == stdin.Id); i++) await Task.Delay(20);
+        Assert.InRange(s.Client.WindowUpdates.Where(u => u.StreamId == stdin.Id).Sum(u => u.Delta), 2 * SpdyWindowHalf, 100_000);
         Assert.Contains(s.Client.WindowUpdates, u => u.StreamId == 0);
+        await stdin.CloseAsync();
+        Assert.Equal("Success", (await s.StatusAsync()).GetProperty("status").GetString());
     }
+
+    const int SpdyWindowHalf = 32 * 1024;
 
     [Fact]
     public async Task Pings_are_answered_and_unknown_streams_refused()

@@ -15,10 +15,11 @@ sealed class StreamingHarness : IAsyncDisposable
     public StreamingServer Server { get; }
     public FakeBackend Backend { get; }
 
-    public static async Task<StreamingHarness> StartAsync(long idleTimeoutSeconds = 3600, TimeProvider? time = null, IStreamingBackend? backend = null)
+    public static async Task<StreamingHarness> StartAsync(long idleTimeoutSeconds = 3600, TimeProvider? time = null, IStreamingBackend? backend = null,
+        string tlsCert = "", string tlsKey = "")
     {
         var fake = new FakeBackend();
-        var config = new StreamConfig { Address = "127.0.0.1", Port = 0, IdleTimeoutSeconds = idleTimeoutSeconds };
+        var config = new StreamConfig { Address = "127.0.0.1", Port = 0, IdleTimeoutSeconds = idleTimeoutSeconds, TlsCert = tlsCert, TlsKey = tlsKey };
         var server = new StreamingServer(config, backend ?? fake, new Serilog.LoggerConfiguration().CreateLogger(), time);
         await server.StartAsync(CancellationToken.None);
         return new StreamingHarness(server, fake);

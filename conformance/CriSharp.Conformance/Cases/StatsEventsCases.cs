@@ -35,7 +35,7 @@ public sealed class StatsCases
         var f = await StatsFixture.StartAsync(ctx, "lstats");
         var a1 = await f.RunContainerAsync(f.Container("a1"));
         var a2 = await f.RunContainerAsync(f.Container("a2"));
-        var other = f.NewPodConfig("lstats-other");
+        var other = await f.NewPodConfigAsync("lstats-other");
         var otherPod = await ctx.RunPodAsync(other);
         var b1Config = f.Container("b1");
         b1Config.Labels["only"] = "b1";
@@ -90,7 +90,7 @@ public sealed class StatsCases
     {
         var f = await StatsFixture.StartAsync(ctx, "lpstats");
         await f.RunContainerAsync(f.Container("inside"));
-        var other = f.NewPodConfig("lpstats-other");
+        var other = await f.NewPodConfigAsync("lpstats-other");
         other.Labels["only"] = "other";
         var otherPod = await ctx.RunPodAsync(other);
 
@@ -287,7 +287,11 @@ public sealed class EventsCases
     }
 }
 
-/// <summary>A pod with the busybox test image pulled, whose containers run <c>sleep</c> and are RUNNING when returned.</summary>
+/// <summary>
+/// A pod with the busybox test image pulled, whose containers run <c>sleep</c> and are RUNNING when returned. Like
+/// kubelet, it gives every pod a cgroup parent (runtimes such as containerd read pod-level stats from it); the
+/// pod's cgroup directories left on the host are removed after the case.
+/// </summary>
 internal sealed class StatsFixture
 {
     private readonly CaseContext _ctx;
@@ -309,12 +313,18 @@ internal sealed class StatsFixture
         var image = ctx.Registry.Image("busybox:latest");
         await ctx.PullAsync(image);
         var f = new StatsFixture(ctx, Pods.Token(), image);
-        f.PodConfig = Pods.NewPodConfig(name, f.Run);
+        f.PodConfig = await f.NewPodConfigAsync(name);
         f.PodId = await ctx.RunPodAsync(f.PodConfig);
         return f;
     }
 
-    public PodSandboxConfig NewPodConfig(string name) => Pods.NewPodConfig(name, Run);
+    /// <summary>Another pod config of this run, with its own cgroup parent.</summary>
+    public async Task<PodSandboxConfig> NewPodConfigAsync(string name)
+    {
+        var config = Pods.NewPodConfig(name, Run);
+        config.Linux.CgroupParent = await CgroupParentAsync(_ctx, config.Metadata.Uid);
+        return config;
+    }
 
     public ContainerConfig Container(string name) => Pods.NewContainerConfig(name, Image, Run, "sleep", "3600");
 
@@ -325,5 +335,76 @@ internal sealed class StatsFixture
         await _ctx.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id }, _ctx.Options);
         await _ctx.WaitContainerStateAsync(id, ContainerState.ContainerRunning, TimeSpan.FromSeconds(15));
         return id;
+    }
+
+    /// <summary>
+    /// A pod cgroup parent in the runtime's cgroup driver syntax (a systemd slice or a cgroupfs path; runtimes without
+    /// RuntimeConfig are taken to use cgroupfs). Registered for removal before the pod exists, so it is removed after it.
+    /// </summary>
+    private static async Task<string> CgroupParentAsync(CaseContext ctx, string uid)
+    {
+        var driver = CgroupDriver.Cgroupfs;
+        try
+        {
+            driver = (await ctx.Runtime.RuntimeConfigAsync(new RuntimeConfigRequest(), ctx.Options)).Linux?.CgroupDriver ?? driver;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+        {
+        }
+
+        var token = uid.Replace("-", "_");
+        var (parent, dirs) = driver == CgroupDriver.Systemd
+            ? ($"cri_conformance-pod{token}.slice", new[] { $"/cri_conformance.slice/cri_conformance-pod{token}.slice", "/cri_conformance.slice" })
+            : ($"/cri-conformance/pod{token}", new[] { $"/cri-conformance/pod{token}", "/cri-conformance" });
+        ctx.Defer($"remove cgroup {parent}", _ =>
+        {
+            foreach (var mount in CgroupMounts())
+            {
+                foreach (var dir in dirs)
+                {
+                    RemoveCgroupTree(mount + dir);
+                }
+            }
+
+            return Task.CompletedTask;
+        });
+        return parent;
+    }
+
+    /// <summary>Mount points of the cgroup (v1) and cgroup2 file systems, from /proc/self/mountinfo.</summary>
+    private static IEnumerable<string> CgroupMounts()
+    {
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            var parts = line.Split(" - ", 2);
+            var fields = parts[0].Split(' ');
+            if (parts.Length == 2 && fields.Length > 4 && parts[1].Split(' ')[0] is "cgroup" or "cgroup2")
+            {
+                yield return fields[4].Replace("\\040", " ");
+            }
+        }
+    }
+
+    /// <summary>Removes an empty cgroup directory tree; busy or missing ones are left alone.</summary>
+    private static void RemoveCgroupTree(string dir)
+    {
+        if (!Directory.Exists(dir))
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (var child in Directory.EnumerateDirectories(dir))
+            {
+                RemoveCgroupTree(child);
+            }
+
+            Directory.Delete(dir);
+        }
+        catch (IOException)
+        {
+            // Still in use (another pod of a concurrent run) or already gone.
+        }
     }
 }

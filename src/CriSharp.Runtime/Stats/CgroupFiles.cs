@@ -21,8 +21,9 @@ public static class CgroupFiles
         {
             handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            // Missing file or cgroup (ENOENT), or one being removed (ENODEV): nothing to read.
             return null;
         }
         using (handle)

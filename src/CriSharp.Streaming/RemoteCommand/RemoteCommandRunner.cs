@@ -150,7 +150,6 @@ static class RemoteCommandRunner
             while ((n = await from.ReadAsync(buffer, ct)) > 0)
             {
                 Interlocked.Add(ref copied[0], n);
-                File.AppendAllText("/tmp/dbg.txt", $"DBG copy {n}\n");
                 if (to == null) continue;
                 try
                 {
@@ -158,14 +157,12 @@ static class RemoteCommandRunner
                 }
                 catch (Exception e) when (e is IOException or ObjectDisposedException)
                 {
-                    File.AppendAllText("/tmp/dbg.txt", $"DBG write failed {e}\n");
                     to = null; // the client dropped this stream; keep draining so the process never blocks on it
                 }
             }
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
         {
-            File.AppendAllText("/tmp/dbg.txt", $"DBG copy ended {e.GetType().Name} {e.Message}\n");
             // Cancelled at the end of the session, or the process side closed abruptly.
         }
     }

@@ -38,7 +38,11 @@ static class SpdyRemoteCommand
                 Error = streams[RemoteCommandProtocols.Error],
                 JsonStatus = RemoteCommandProtocols.ReportsJsonStatus(protocol),
             };
+            // A stream the request did not ask for (a client/request mismatch) is neither read nor left hanging.
+            var unused = streams.Values.Where(s => s != channels.Stdin && s != channels.Stdout && s != channels.Stderr && s != channels.Resize && s != channels.Error).ToList();
+            foreach (var stream in unused) stream.IgnoreInbound();
             await RemoteCommandRunner.RunAsync(channels, start, options.ReportExitCode, log, session.Token);
+            foreach (var stream in unused) await stream.DisposeAsync();
             await connection.CloseAsync(SpdyConnection.CloseLinger);
             await refuseLate;
         }

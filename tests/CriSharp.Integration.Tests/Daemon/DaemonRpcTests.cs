@@ -87,11 +87,12 @@ public sealed class DaemonRpcTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Rpcs_not_built_yet_answer_unimplemented_naming_themselves()
+    public async Task Rpcs_not_supported_answer_unimplemented_naming_themselves()
     {
+        // Stats are built (issue 7): an unknown container is NotFound, not Unimplemented.
         var e = await Assert.ThrowsAsync<RpcException>(async () => await _runtime.ContainerStatsAsync(new ContainerStatsRequest { ContainerId = "x" }));
-        Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
-        Assert.Contains("ContainerStats", e.Status.Detail);
+        Assert.Equal(StatusCode.NotFound, e.StatusCode);
+        Assert.Contains("container x not found", e.Status.Detail);
         var c = await Assert.ThrowsAsync<RpcException>(async () => await _runtime.CheckpointContainerAsync(new CheckpointContainerRequest { ContainerId = "x" }));
         Assert.Equal(StatusCode.Unimplemented, c.StatusCode);
         Assert.Contains("CheckpointContainer", c.Status.Detail);

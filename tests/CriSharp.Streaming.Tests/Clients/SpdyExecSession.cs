@@ -20,6 +20,7 @@ sealed class SpdyExecSession : IAsyncDisposable
         Assert.Equal(101, upgrade.Status);
         Assert.Equal(protocol, upgrade.Headers["X-Stream-Protocol-Version"].Single());
         var client = upgrade.Client!;
+        if (flowControl) await client.SendInitialWindowAsync(64 * 1024);
         return new SpdyExecSession
         {
             Client = client,

@@ -30,10 +30,14 @@ sealed class TestChannelWebSocketClient : IAsyncDisposable
     public ConcurrentQueue<int> EmptyMessages { get; } = new();
 
     /// <summary>Connects; on a refused handshake returns the HTTP status instead.</summary>
-    public static async Task<(TestChannelWebSocketClient? Client, HttpStatusCode Status)> ConnectAsync(Uri url, params string[] protocols)
+    public static Task<(TestChannelWebSocketClient? Client, HttpStatusCode Status)> ConnectAsync(Uri url, params string[] protocols) =>
+        ConnectAsync(url, protocols, configure: null);
+
+    public static async Task<(TestChannelWebSocketClient? Client, HttpStatusCode Status)> ConnectAsync(Uri url, string[] protocols, Action<ClientWebSocketOptions>? configure)
     {
         var socket = new ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;
+        configure?.Invoke(socket.Options);
         foreach (var p in protocols) socket.Options.AddSubProtocol(p);
         var ws = new UriBuilder(url) { Scheme = url.Scheme == "https" ? "wss" : "ws" }.Uri;
         try
