@@ -8,7 +8,7 @@ CONFORMANCE := conformance/CriSharp.Conformance/bin/$(CONFIG)/net10.0/cri-confor
 export CRISHARP_BIN := $(CURDIR)/$(BIN)
 export CONFIG
 
-.PHONY: all deps build run test unit-test integration-test conformance conformance-reference bench-pull bench-lifecycle bench-stats clean
+.PHONY: all deps build run test unit-test integration-test conformance conformance-reference bench-pull bench-lifecycle bench-stats bench-exec clean
 
 all: build
 
@@ -56,6 +56,10 @@ bench-lifecycle: build
 ## crisharp vs containerd
 bench-stats: build
 	@bash hack/bench-stats.sh
+
+## bench-exec: 200 sequential ExecSync `true` in a running container (median/p95), crisharp vs containerd
+bench-exec: build
+	@bash hack/bench-exec.sh
 
 clean:
 	dotnet clean CriSharp.sln -c $(CONFIG) --nologo -v quiet

@@ -7,6 +7,7 @@ const string usage = """
            cri-conformance bench-pull --help
            cri-conformance bench-lifecycle --help
            cri-conformance bench-stats --help
+           cri-conformance bench-exec --help
 
       --endpoint         CRI endpoint under test (unix socket)
       --test-registry    HOST:PORT of the test registry (hack/test-registry.sh); cases that pull fail without it
@@ -30,6 +31,11 @@ if (args.Length > 0 && args[0] == "bench-lifecycle")
 if (args.Length > 0 && args[0] == "bench-stats")
 {
     return await StatsBench.RunAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "bench-exec")
+{
+    return await ExecBench.RunAsync(args[1..]);
 }
 
 string? endpointArg = null, focusArg = null, knownArg = null, registryArg = null;

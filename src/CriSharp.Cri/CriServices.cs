@@ -57,7 +57,13 @@ public static class CriServices
         services.AddSingleton<IStreamingBackend, RuntimeStreamingBackend>();
         services.AddSingleton(sp => new Runtime.Stats.StatsService(sp.GetRequiredService<ContainerManager>(),
             sp.GetRequiredService<Runtime.RecordIndex<PodSandbox>>(), sp.GetRequiredService<ICgroupManager>(), logger));
-        services.AddSingleton<ContainerEventHub>();
+        services.AddSingleton(sp =>
+        {
+            var hub = new ContainerEventHub(sp.GetRequiredService<Runtime.RecordIndex<ContainerRecord>>(), sp.GetRequiredService<Runtime.RecordIndex<PodSandbox>>(), logger);
+            // Event streams never end by themselves: close them when shutdown starts, or they would hold it for shutdown_timeout_seconds.
+            sp.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.Register(hub.Dispose);
+            return hub;
+        });
         services.AddSingleton<PodResourceUpdater>();
         services.AddSingleton(sp => new StreamingServer(config.Current.Stream, sp.GetRequiredService<IStreamingBackend>(), logger));
         services.AddSingleton<CallLoggingInterceptor>();

@@ -42,6 +42,10 @@ public static class DaemonHost
             return 1;
         }
 
+        // Create/start paths still block briefly (process spawn lock, cgroup rmdir retries); a larger
+        // minimum keeps a burst of kubelet calls from waiting on the pool's slow thread injection.
+        ThreadPool.GetMinThreads(out var minWorkers, out var minIo);
+        ThreadPool.SetMinThreads(Math.Max(minWorkers, 32), minIo);
         var live = new LiveConfig(config, sources);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Host.UseSerilog(logger, dispose: false);

@@ -5,9 +5,11 @@ using static Tmds.Linux.LibC;
 namespace CriSharp.Linux;
 
 /// <summary>
-/// A stream over a pipe or pty descriptor whose reads and writes wait with poll(2) in short slices, so cancelling
-/// or disposing it ends a pending read even while another process keeps the other end open (a blocked read(2)
-/// would pin its thread until that process lets go). A pty master's EIO (its slave side hung up) reads as EOF.
+/// A stream over a pipe or pty descriptor, made non-blocking: async reads and writes wait on the shared epoll
+/// thread (<see cref="FdPoller"/>), holding no thread while idle, and cancelling or disposing the stream ends a
+/// pending read even while another process keeps the other end open (a blocked read(2) would pin its thread
+/// until that process lets go). A pty master's EIO (its slave side hung up) reads as EOF. Give each direction
+/// its own descriptor (dup) when both are used at once.
 /// </summary>
 public sealed unsafe class FdStream : Stream
 {
@@ -22,6 +24,9 @@ public sealed unsafe class FdStream : Stream
         _owns = ownsFd;
         _canRead = access.HasFlag(FileAccess.Read);
         _canWrite = access.HasFlag(FileAccess.Write);
+        var flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+            throw new LinuxException("fcntl(O_NONBLOCK)", "fd " + fd.ToString(CultureInfo.InvariantCulture), errno);
     }
 
     public int Fd => _fd;
@@ -38,8 +43,20 @@ public sealed unsafe class FdStream : Stream
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
         ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
-        new(Task.Run(() => ReadCore(buffer.Span, ct), CancellationToken.None));
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+    {
+        if (!_canRead) throw new NotSupportedException("write-only stream");
+        if (buffer.Length == 0) return 0;
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            var fd = _fd;
+            if (fd < 0) return 0; // disposed
+            var n = TryRead(fd, buffer.Span);
+            if (n >= 0) return n;
+            await FdPoller.Shared.WaitAsync(fd, write: false, ct).ConfigureAwait(false);
+        }
+    }
 
     int ReadCore(Span<byte> buffer, CancellationToken ct)
     {
@@ -49,12 +66,23 @@ public sealed unsafe class FdStream : Stream
         {
             var fd = WaitFor((short)POLLIN, ct);
             if (fd < 0) return 0; // disposed meanwhile
+            var n = TryRead(fd, buffer);
+            if (n >= 0) return n;
+        }
+    }
+
+    /// <summary>read(2) once: bytes read, 0 at EOF (or a pty's EIO, or disposed), -1 when it would block.</summary>
+    int TryRead(int fd, Span<byte> buffer)
+    {
+        while (true)
+        {
             long n;
             fixed (byte* p = buffer)
                 n = read(fd, p, (size_t)(ulong)buffer.Length);
             if (n >= 0) return (int)n;
             var e = errno;
-            if (e == EINTR || e == EAGAIN) continue;
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return -1;
             if (e == EIO) return 0; // pty master: no slave left
             if (e == EBADF && _fd < 0) return 0;
             throw new IOException($"read fd {fd.ToString(CultureInfo.InvariantCulture)}: {new LinuxException("read", "", e).Message}");
@@ -68,27 +96,44 @@ public sealed unsafe class FdStream : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
         WriteAsync(buffer.AsMemory(offset, count), ct).AsTask();
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default) =>
-        new(Task.Run(() => WriteCore(buffer.Span, ct), CancellationToken.None));
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
+    {
+        if (!_canWrite) throw new NotSupportedException("read-only stream");
+        while (!buffer.IsEmpty)
+        {
+            ct.ThrowIfCancellationRequested();
+            var fd = _fd;
+            if (fd < 0) throw new ObjectDisposedException(nameof(FdStream));
+            var n = TryWrite(fd, buffer.Span);
+            if (n >= 0) buffer = buffer[n..];
+            else await FdPoller.Shared.WaitAsync(fd, write: true, ct).ConfigureAwait(false);
+        }
+    }
 
     void WriteCore(ReadOnlySpan<byte> buffer, CancellationToken ct)
     {
         if (!_canWrite) throw new NotSupportedException("read-only stream");
-        var done = 0;
-        while (done < buffer.Length)
+        while (!buffer.IsEmpty)
         {
             var fd = WaitFor((short)POLLOUT, ct);
             if (fd < 0) throw new ObjectDisposedException(nameof(FdStream));
+            var n = TryWrite(fd, buffer);
+            if (n > 0) buffer = buffer[n..];
+        }
+    }
+
+    /// <summary>write(2) once: bytes written, or -1 when it would block.</summary>
+    static int TryWrite(int fd, ReadOnlySpan<byte> buffer)
+    {
+        while (true)
+        {
             long n;
-            fixed (byte* p = buffer[done..])
-                n = write(fd, p, (size_t)(ulong)(buffer.Length - done));
-            if (n >= 0)
-            {
-                done += (int)n;
-                continue;
-            }
+            fixed (byte* p = buffer)
+                n = write(fd, p, (size_t)(ulong)buffer.Length);
+            if (n >= 0) return (int)n;
             var e = errno;
-            if (e == EINTR || e == EAGAIN) continue;
+            if (e == EINTR) continue;
+            if (e == EAGAIN) return -1;
             throw new IOException($"write fd {fd.ToString(CultureInfo.InvariantCulture)}: {new LinuxException("write", "", e).Message}");
         }
     }
@@ -120,8 +165,12 @@ public sealed unsafe class FdStream : Stream
     protected override void Dispose(bool disposing)
     {
         var fd = Interlocked.Exchange(ref _fd, -1);
-        // A read polling this fd notices within one slice; closing it under a poll in progress is harmless.
-        if (fd >= 0 && _owns) close(fd);
+        if (fd >= 0)
+        {
+            // A pending async read wakes and sees the stream disposed; a sync one notices within a poll slice.
+            FdPoller.Shared.Forget(fd);
+            if (_owns) close(fd);
+        }
         base.Dispose(disposing);
     }
 }

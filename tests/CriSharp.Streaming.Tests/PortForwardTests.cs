@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using CriSharp.Streaming.Tests.Clients;
+using CriSharp.TestSupport.Streaming;
 
 namespace CriSharp.Streaming.Tests;
 

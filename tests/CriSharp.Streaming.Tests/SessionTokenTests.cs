@@ -1,5 +1,5 @@
 using System.Net;
-using CriSharp.Streaming.Tests.Clients;
+using CriSharp.TestSupport.Streaming;
 
 namespace CriSharp.Streaming.Tests;
 

@@ -1,4 +1,4 @@
-using CriSharp.Streaming.Tests.Clients;
+using CriSharp.TestSupport.Streaming;
 
 namespace CriSharp.Streaming.Tests;
 

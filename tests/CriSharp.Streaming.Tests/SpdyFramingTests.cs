@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using CriSharp.Streaming.RemoteCommand;
 using CriSharp.Streaming.Spdy;
-using CriSharp.Streaming.Tests.Clients;
+using CriSharp.TestSupport.Streaming;
 
 namespace CriSharp.Streaming.Tests;
 

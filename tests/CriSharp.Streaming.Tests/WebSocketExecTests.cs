@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using CriSharp.Streaming.Tests.Clients;
+using CriSharp.TestSupport.Streaming;
 
 namespace CriSharp.Streaming.Tests;
 

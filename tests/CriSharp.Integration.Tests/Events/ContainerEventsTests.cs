@@ -83,6 +83,8 @@ public sealed class ContainerEventsTests : IAsyncLifetime
         readonly Stopwatch _clock;
         public readonly ConcurrentQueue<(ContainerEventResponse Event, TimeSpan At)> Events = new();
         public Exception? Error;
+        /// <summary>The server ended the stream (OK or an error).</summary>
+        public bool Ended => _reader.IsCompleted && !_cts.IsCancellationRequested;
 
         Subscriber(RuntimeService.RuntimeServiceClient client, Stopwatch clock)
         {
@@ -93,6 +95,10 @@ public sealed class ContainerEventsTests : IAsyncLifetime
                 try
                 {
                     await foreach (var e in _call.ResponseStream.ReadAllAsync(_cts.Token)) Events.Enqueue((e, _clock.Elapsed));
+                }
+                catch (RpcException e) when (!_cts.IsCancellationRequested && e.StatusCode is StatusCode.Unavailable)
+                {
+                    // The daemon went away.
                 }
                 catch (Exception e) when (_cts.IsCancellationRequested && e is RpcException { StatusCode: StatusCode.Cancelled } or OperationCanceledException)
                 {
@@ -120,7 +126,7 @@ public sealed class ContainerEventsTests : IAsyncLifetime
             var deadline = Stopwatch.StartNew();
             while (!done([.. Events.Select(e => e.Event)]))
             {
-                if (Error != null) throw new InvalidOperationException($"event stream failed while waiting for {what}", Error);
+                if (Error != null && !Ended) throw new InvalidOperationException($"event stream failed while waiting for {what}", Error);
                 if (deadline.Elapsed > timeout)
                     throw new TimeoutException($"no {what} within {timeout.TotalSeconds} s; got {Events.Count} events");
                 await Task.Delay(10);
@@ -192,6 +198,19 @@ public sealed class ContainerEventsTests : IAsyncLifetime
             Assert.Equal(Lifecycle, s.For(ctr).Select(e => e.ContainerEventType));
             Assert.Equal(PodSandboxState.SandboxNotready, s.For(pod)[3].PodSandboxStatus?.State);
         }
+    }
+
+    [Fact]
+    public async Task Stopping_the_daemon_ends_open_event_streams_instead_of_waiting_for_them()
+    {
+        var clock = Stopwatch.StartNew();
+        await using var a = await Subscriber.StartAsync(_runtime, clock);
+        var sw = Stopwatch.StartNew();
+        _daemon.Signal(ProcessControl.SIGTERM);
+        Assert.Equal(0, await _daemon.WaitForExitAsync(TimeSpan.FromSeconds(10)));
+        // shutdown_timeout_seconds (4 s) is how long in-flight calls may take; a subscriber must not use it up.
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(2), $"the daemon took {sw.Elapsed.TotalSeconds:F1} s to stop with an open event stream");
+        await a.WaitAsync(_ => a.Ended, TimeSpan.FromSeconds(5), "the end of the stream");
     }
 
     [Fact]

@@ -1,14 +1,14 @@
 using System.IO.Compression;
 using System.Text;
 
-namespace CriSharp.Streaming.Tests.Clients;
+namespace CriSharp.TestSupport.Streaming;
 
 /// <summary>
 /// The test client's SPDY header compression, deliberately built differently from the server's: .NET's own zlib
 /// (DeflateStream), with the dictionary supplied by priming — compressing it first and discarding that output on the
 /// way out, and prepending it as stored blocks on the way in. Each direction is one stream for the connection.
 /// </summary>
-sealed class TestSpdyZlib
+public sealed class TestSpdyZlib
 {
     /// <summary>The SPDY/3 dictionary, transcribed separately from the server's copy (spec section 2.6.10.1).</summary>
     public static readonly byte[] Dictionary = Encoding.ASCII.GetBytes(

@@ -3,14 +3,14 @@ using System.Net.Sockets;
 using System.Text;
 using System.Threading.Channels;
 
-namespace CriSharp.Streaming.Tests.Clients;
+namespace CriSharp.TestSupport.Streaming;
 
 /// <summary>
 /// A SPDY/3.1 client written for the tests from the protocol draft and Kubernetes' upgrade rules, sharing no code
 /// with the server: the HTTP/1.1 upgrade by hand, frames encoded with explicit big-endian arithmetic, header blocks
 /// through <see cref="TestSpdyZlib"/>. It behaves like spdystream (no flow control) unless told to do flow control.
 /// </summary>
-sealed class TestSpdyClient : IAsyncDisposable
+public sealed class TestSpdyClient : IAsyncDisposable
 {
     readonly TcpClient _tcp;
     readonly NetworkStream _net;

@@ -1,9 +1,9 @@
 using System.Text.Json;
 
-namespace CriSharp.Streaming.Tests.Clients;
+namespace CriSharp.TestSupport.Streaming;
 
-/// <summary>An exec/attach over the test SPDY client, opening streams in the order client-go does: error, stdin, stdout, stderr, resize.</summary>
-sealed class SpdyExecSession : IAsyncDisposable
+/// <summary>An exec/attach over the test SPDY client (tests of the streaming server and of the daemon end to end), opening streams in the order client-go does: error, stdin, stdout, stderr, resize.</summary>
+public sealed class SpdyExecSession : IAsyncDisposable
 {
     public required TestSpdyClient Client { get; init; }
     public required string Protocol { get; init; }
@@ -17,8 +17,14 @@ sealed class SpdyExecSession : IAsyncDisposable
         bool resize = false, bool flowControl = false)
     {
         var upgrade = await TestSpdyClient.ConnectAsync(url, [protocol], flowControl);
-        Assert.Equal(101, upgrade.Status);
-        Assert.Equal(protocol, upgrade.Headers["X-Stream-Protocol-Version"].Single());
+        if (upgrade.Status != 101)
+            throw new InvalidOperationException($"the SPDY upgrade was answered {upgrade.Status}: {upgrade.Body}");
+        var negotiated = upgrade.Headers.TryGetValue("X-Stream-Protocol-Version", out var v) ? string.Join(",", v) : "";
+        if (negotiated != protocol)
+        {
+            await upgrade.Client!.DisposeAsync();
+            throw new InvalidOperationException($"the server negotiated '{negotiated}', not {protocol}");
+        }
         var client = upgrade.Client!;
         if (flowControl) await client.SendInitialWindowAsync(64 * 1024);
         return new SpdyExecSession

@@ -4,13 +4,13 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Threading.Channels;
 
-namespace CriSharp.Streaming.Tests.Clients;
+namespace CriSharp.TestSupport.Streaming;
 
 /// <summary>
 /// A client for Kubernetes' WebSocket channel protocol, written for the tests: each binary message is one channel
 /// byte and its data (base64 subprotocols: a channel digit and base64 text); v5 sends [255, channel] to close one.
 /// </summary>
-sealed class TestChannelWebSocketClient : IAsyncDisposable
+public sealed class TestChannelWebSocketClient : IAsyncDisposable
 {
     readonly ClientWebSocket _socket;
     readonly ConcurrentDictionary<int, Channel<byte[]>> _channels = new();
