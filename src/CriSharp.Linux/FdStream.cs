@@ -11,7 +11,7 @@ namespace CriSharp.Linux;
 /// until that process lets go). A pty master's EIO (its slave side hung up) reads as EOF. Give each direction
 /// its own descriptor (dup) when both are used at once.
 /// </summary>
-public sealed unsafe class FdStream : Stream
+public sealed class FdStream : Stream
 {
     const int SliceMs = 100;
     int _fd;
@@ -72,7 +72,7 @@ public sealed unsafe class FdStream : Stream
     }
 
     /// <summary>read(2) once: bytes read, 0 at EOF (or a pty's EIO, or disposed), -1 when it would block.</summary>
-    int TryRead(int fd, Span<byte> buffer)
+    unsafe int TryRead(int fd, Span<byte> buffer)
     {
         while (true)
         {
@@ -123,7 +123,7 @@ public sealed unsafe class FdStream : Stream
     }
 
     /// <summary>write(2) once: bytes written, or -1 when it would block.</summary>
-    static int TryWrite(int fd, ReadOnlySpan<byte> buffer)
+    static unsafe int TryWrite(int fd, ReadOnlySpan<byte> buffer)
     {
         while (true)
         {
@@ -139,7 +139,7 @@ public sealed unsafe class FdStream : Stream
     }
 
     /// <summary>Polls in slices until the descriptor is ready (or hung up); -1 once disposed.</summary>
-    int WaitFor(short events, CancellationToken ct)
+    unsafe int WaitFor(short events, CancellationToken ct)
     {
         while (true)
         {

@@ -50,6 +50,16 @@ public static unsafe class FileSystem
         }
     }
 
+    /// <summary>open(2) of a directory, O_RDONLY|O_DIRECTORY|O_CLOEXEC; the caller closes the descriptor (<see cref="Pipes.Close"/>).</summary>
+    public static int OpenDirectory(string path)
+    {
+        int fd;
+        fixed (byte* p = NullTerminated(path))
+            fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) throw new LinuxException("open", path, Tmds.Linux.LibC.errno);
+        return fd;
+    }
+
     internal static byte[] NullTerminated(string s)
     {
         var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];

@@ -23,6 +23,7 @@ sealed class AttachSession : IStreamingProcess
     // conmon reads at most CONN_SOCK_BUF_SIZE (32 KiB) per packet from us; stay well below.
     const int MaxStdinPacket = 8192;
     static readonly TimeSpan ExitSettle = TimeSpan.FromSeconds(2);
+    const int MaxSocketPath = 107; // sockaddr_un.sun_path less its terminating NUL
 
     readonly Socket _socket;
     readonly ContainerRecord _container;
@@ -54,11 +55,20 @@ sealed class AttachSession : IStreamingProcess
     {
         var path = ConmonMonitor.AttachSocketPath(monitor.AttachDir, container.Id);
         var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        var directory = -1;
         try
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct).ConfigureAwait(false);
+            // sun_path holds 107 bytes: under a deep state_dir, reach the socket through its directory's descriptor,
+            // the way conmon binds it.
+            var endpoint = path;
+            if (Encoding.UTF8.GetByteCount(path) > MaxSocketPath)
+            {
+                directory = FileSystem.OpenDirectory(Path.GetDirectoryName(path)!);
+                endpoint = $"/proc/self/fd/{directory}/{Path.GetFileName(path)}";
+            }
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(endpoint), ct).ConfigureAwait(false);
         }
-        catch (SocketException e)
+        catch (Exception e) when (e is SocketException or LinuxException)
         {
             socket.Dispose();
             throw new WrongStateException($"cannot attach to container {container.Id}: its monitor's attach socket {path}: {e.Message}");
@@ -67,6 +77,10 @@ sealed class AttachSession : IStreamingProcess
         {
             socket.Dispose();
             throw;
+        }
+        finally
+        {
+            Pipes.Close(directory);
         }
         return new AttachSession(socket, container, containers, tty, stdin);
     }

@@ -52,15 +52,12 @@ public static class ExecReaper
     /// SIGKILLs the processes other than us that hold the pipes whose read ends are <paramref name="pipes"/> (the
     /// exec's output, after the command ended and the drain bound passed); returns how many.
     /// </summary>
-    public static int KillHoldersOf(params Stream[] pipes)
+    public static int KillHoldersOf(params FdStream[] pipes)
     {
         var own = ProcessTable.PipesOf(Environment.ProcessId);
         var inodes = new HashSet<ulong>();
         foreach (var p in pipes)
-        {
-            if (p is not System.IO.Pipes.PipeStream { SafePipeHandle: { IsClosed: false } h }) continue;
-            if (own.TryGetValue((int)h.DangerousGetHandle(), out var inode)) inodes.Add(inode);
-        }
+            if (p.Fd >= 0 && own.TryGetValue(p.Fd, out var inode)) inodes.Add(inode);
         if (inodes.Count == 0) return 0;
         var holders = ProcessTable.Snapshot().HoldersOf(inodes, new HashSet<int> { Environment.ProcessId });
         foreach (var pid in holders) ProcessControl.Signal(pid, ProcessControl.SIGKILL);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using CriSharp.Linux;
 using Serilog;
 
 namespace CriSharp.Runtime.Exec;
@@ -34,9 +35,12 @@ public sealed class ExecSyncRunner(ExecTargets targets, ExecProcessSpecs specs, 
         {
             using var proc = ProcessRunner.Start(runtime.BinaryPath, ExecTargets.ExecArgs(runtime, container.Id, processFile));
             proc.Stdin!.Dispose(); // the command reads EOF
+            // Read through the epoll-driven FdStream: waiting on output holds no thread, and a read can be abandoned.
+            using var outPipe = ExecSession.Dup(proc.Stdout!, FileAccess.Read);
+            using var errPipe = ExecSession.Dup(proc.Stderr!, FileAccess.Read);
             var stdout = new CappedBuffer(MaxOutputBytes);
             var stderr = new CappedBuffer(MaxOutputBytes);
-            var pumps = Task.WhenAll(stdout.FillAsync(proc.Stdout!), stderr.FillAsync(proc.Stderr!));
+            var pumps = Task.WhenAll(stdout.FillAsync(outPipe), stderr.FillAsync(errPipe));
 
             using var deadline = timeout > TimeSpan.Zero ? new CancellationTokenSource(timeout) : new CancellationTokenSource();
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
@@ -63,10 +67,10 @@ public sealed class ExecSyncRunner(ExecTargets targets, ExecProcessSpecs specs, 
                 await watcher.ConfigureAwait(false);
             }
             // The runtime is gone; what a background child still holds open gets the drain bound, no more. Then the
-            // holders are killed: a read blocked on a pipe nobody closes would pin a thread for as long as they live.
+            // holders are killed, as runc needs them to be before it exits at all (see ReleaseHeldOutputAsync).
             if (!pumps.IsCompleted && await Task.WhenAny(pumps, Task.Delay(DrainTimeout, CancellationToken.None)).ConfigureAwait(false) != pumps)
             {
-                var killed = ExecReaper.KillHoldersOf(proc.Stdout!, proc.Stderr!);
+                var killed = ExecReaper.KillHoldersOf(outPipe, errPipe);
                 log.Debug("exec in container {ContainerId}: killed {Count} background processes still holding its output", container.Id, killed);
                 await Task.WhenAny(pumps, Task.Delay(TimeSpan.FromMilliseconds(200), CancellationToken.None)).ConfigureAwait(false);
             }
@@ -148,7 +152,7 @@ public sealed class ExecSyncRunner(ExecTargets targets, ExecProcessSpecs specs, 
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
             {
-                // The pipe was closed under us after the drain bound: keep what was read.
+                // The pipe broke: keep what was read.
             }
             finally
             {

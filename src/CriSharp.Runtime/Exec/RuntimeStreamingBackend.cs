@@ -32,7 +32,15 @@ public sealed class RuntimeStreamingBackend(
 {
     const byte EndOfTransmission = 4; // ^D: what closing a terminal's input means to the program reading it
 
-    string ConsoleSocketDir => Path.Combine(config.Current.StateDir, "exec");
+    /// <summary>Where console sockets go: under the state dir, unless that is too deep for a socket path (sun_path).</summary>
+    string ConsoleSocketDir
+    {
+        get
+        {
+            var dir = Path.Combine(config.Current.StateDir, "exec");
+            return dir.Length + 18 <= 107 ? dir : Path.Combine(Path.GetTempPath(), "crisharp-exec");
+        }
+    }
 
     public async Task<IStreamingProcess> ExecAsync(string containerId, IReadOnlyList<string> command, bool tty, bool stdin, CancellationToken ct)
     {
@@ -93,7 +101,8 @@ public sealed class RuntimeStreamingBackend(
             _ = proc.Exited.ContinueWith(_ => Pipes.Close(heldSlave), TaskScheduler.Default);
             slave = -1;
             var output = new FdStream(master, FileAccess.Read, ownsFd: false);
-            var input = stdin ? new FdStream(master, FileAccess.Write, ownsFd: false) : null;
+            // A descriptor per direction: the poller watches each for one thing at a time.
+            var input = stdin ? new FdStream(Terminal.Duplicate(master), FileAccess.Write) : null;
             return new ExecSession(proc, input, output, null,
                 resize: (w, h) =>
                 {
@@ -155,7 +164,8 @@ public sealed class RuntimeStreamingBackend(
             }
         }
         var output = new FdStream(master, FileAccess.Read, ownsFd: false);
-        var input = stdin ? new FdStream(master, FileAccess.Write, ownsFd: false) : null;
+        // A descriptor per direction: the poller watches each for one thing at a time.
+        var input = stdin ? new FdStream(Terminal.Duplicate(master), FileAccess.Write) : null;
         return new ExecSession(proc, input, output, null,
             resize: (w, h) => Terminal.SetWindowSize(master, h, w),
             closeStdin: () => WriteEndOfTransmission(input),
@@ -208,9 +218,24 @@ public sealed class RuntimeStreamingBackend(
         int fd;
         try
         {
-            fd = sandbox.NetNsPath.Length == 0
-                ? NetNamespace.ConnectLoopback(port) // host network: our own localhost
-                : await NetNamespace.ConnectLoopbackAsync(sandbox.NetNsPath, port).WaitAsync(ct).ConfigureAwait(false);
+            if (sandbox.NetNsPath.Length == 0)
+            {
+                fd = NetNamespace.ConnectLoopback(port); // host network: our own localhost
+            }
+            else
+            {
+                var connect = NetNamespace.ConnectLoopbackAsync(sandbox.NetNsPath, port);
+                try
+                {
+                    fd = await connect.WaitAsync(ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Nobody will take the socket the namespace thread may still hand over.
+                    _ = connect.ContinueWith(t => Pipes.Close(t.Result), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+                    throw;
+                }
+            }
         }
         catch (LinuxException e)
         {

@@ -33,12 +33,13 @@ public sealed class NetworkTestBed : IAsyncDisposable
 
     string[] IsolationRule => ["FORWARD", "-s", Subnet, "!", "-d", Subnet, "-j", "DROP"];
 
-    public NetworkTestBed(string bridge, int subnetOctet, string extraToml = "", bool writeConflist = true)
+    /// <param name="daemonDir">The daemon's directory (default: a fresh /tmp/crisharp-it-*).</param>
+    public NetworkTestBed(string bridge, int subnetOctet, string extraToml = "", bool writeConflist = true, string? daemonDir = null)
     {
         if (bridge.Length > 15) throw new ArgumentException("bridge names have at most 15 characters", nameof(bridge));
         Bridge = bridge;
         SubnetPrefix = $"10.91.{subnetOctet}";
-        Daemon = new DaemonProcess(extraToml, loopbackNetwork: false);
+        Daemon = new DaemonProcess(extraToml, daemonDir, loopbackNetwork: false);
         if (writeConflist) WriteConflist();
     }
 

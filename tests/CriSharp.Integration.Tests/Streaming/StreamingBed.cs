@@ -20,7 +20,12 @@ public sealed class StreamingBed : IAsyncLifetime
 
     readonly ConcurrentDictionary<string, Lazy<Task<RunningPod>>> _pods = new();
 
-    public NetworkTestBed Net { get; } = new("csstrm-a0", 31);
+    /// <summary>
+    /// A deep daemon directory on purpose: conmon's attach sockets under it (state/a/ID/attach) are longer than the
+    /// 107 bytes a sockaddr_un holds, as under a long configured state_dir.
+    /// </summary>
+    public NetworkTestBed Net { get; } = new("csstrm-a0", 31,
+        daemonDir: $"/tmp/crisharp-it-{Guid.NewGuid():N}"[..29] + "-streaming-deep-state-dir");
     public RuntimeService.RuntimeServiceClient Runtime => Net.Runtime;
 
     public async Task InitializeAsync() => await Net.StartAsync(withBusybox: true);
@@ -76,10 +81,10 @@ public sealed class StreamingBed : IAsyncLifetime
         return new Uri(r.Url);
     }
 
-    public static Task<SpdyExecSession> SpdyAsync(Uri url, bool stdin = false, bool stdout = true, bool stderr = true, bool tty = false) =>
+    internal static Task<SpdyExecSession> SpdyAsync(Uri url, bool stdin = false, bool stdout = true, bool stderr = true, bool tty = false) =>
         SpdyExecSession.OpenAsync(url, V4, stdin, stdout, stderr, resize: tty);
 
-    public static async Task<TestChannelWebSocketClient> WebSocketAsync(Uri url, params string[] protocols)
+    internal static async Task<TestChannelWebSocketClient> WebSocketAsync(Uri url, params string[] protocols)
     {
         var (client, status) = await TestChannelWebSocketClient.ConnectAsync(url, protocols);
         return client ?? throw new InvalidOperationException($"WebSocket handshake to {url} refused: {(int)status}");
@@ -142,9 +147,9 @@ public sealed class OutputCollector
     public Task Done { get; }
     public string Text { get { lock (_text) return _text.ToString(); } }
 
-    public static OutputCollector Of(TestSpdyClient.ClientStream stream) => new(ct => stream.ReadAsync(ct));
+    internal static OutputCollector Of(TestSpdyClient.ClientStream stream) => new(ct => stream.ReadAsync(ct));
 
-    public static OutputCollector Of(TestChannelWebSocketClient client, int channel) =>
+    internal static OutputCollector Of(TestChannelWebSocketClient client, int channel) =>
         new(async ct => await client.ReadMessageAsync(channel, TimeSpan.FromMinutes(2)));
 
     /// <summary>Whether the text contains <paramref name="expected"/> within <paramref name="timeout"/>.</summary>

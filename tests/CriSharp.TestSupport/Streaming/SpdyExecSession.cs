@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace CriSharp.TestSupport.Streaming;
 
 /// <summary>An exec/attach over the test SPDY client (tests of the streaming server and of the daemon end to end), opening streams in the order client-go does: error, stdin, stdout, stderr, resize.</summary>
-public sealed class SpdyExecSession : IAsyncDisposable
+sealed class SpdyExecSession : IAsyncDisposable
 {
     public required TestSpdyClient Client { get; init; }
     public required string Protocol { get; init; }

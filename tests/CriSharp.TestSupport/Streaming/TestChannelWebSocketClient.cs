@@ -10,7 +10,7 @@ namespace CriSharp.TestSupport.Streaming;
 /// A client for Kubernetes' WebSocket channel protocol, written for the tests: each binary message is one channel
 /// byte and its data (base64 subprotocols: a channel digit and base64 text); v5 sends [255, channel] to close one.
 /// </summary>
-public sealed class TestChannelWebSocketClient : IAsyncDisposable
+sealed class TestChannelWebSocketClient : IAsyncDisposable
 {
     readonly ClientWebSocket _socket;
     readonly ConcurrentDictionary<int, Channel<byte[]>> _channels = new();

@@ -10,7 +10,7 @@ namespace CriSharp.TestSupport.Streaming;
 /// with the server: the HTTP/1.1 upgrade by hand, frames encoded with explicit big-endian arithmetic, header blocks
 /// through <see cref="TestSpdyZlib"/>. It behaves like spdystream (no flow control) unless told to do flow control.
 /// </summary>
-public sealed class TestSpdyClient : IAsyncDisposable
+sealed class TestSpdyClient : IAsyncDisposable
 {
     readonly TcpClient _tcp;
     readonly NetworkStream _net;

@@ -8,7 +8,7 @@ namespace CriSharp.TestSupport.Streaming;
 /// (DeflateStream), with the dictionary supplied by priming — compressing it first and discarding that output on the
 /// way out, and prepending it as stored blocks on the way in. Each direction is one stream for the connection.
 /// </summary>
-public sealed class TestSpdyZlib
+sealed class TestSpdyZlib
 {
     /// <summary>The SPDY/3 dictionary, transcribed separately from the server's copy (spec section 2.6.10.1).</summary>
     public static readonly byte[] Dictionary = Encoding.ASCII.GetBytes(
