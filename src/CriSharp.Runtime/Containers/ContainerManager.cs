@@ -191,7 +191,14 @@ public sealed class ContainerManager
         var started = Naming.NowNanos();
         await RuntimeFor(c.RuntimeHandler).StartAsync(c.Id);
         // The exit may already have been recorded if the process ended at once; keep that, add the start time.
-        _containers.Update(c.Id, r => r with { StartedAt = started, State = r.State == ContainerState.Created ? ContainerState.Running : r.State });
+        // File timestamps (conmon's exit file) use the kernel's coarse clock and can read a few ms early:
+        // never report a finish before the start.
+        _containers.Update(c.Id, r => r with
+        {
+            StartedAt = started,
+            State = r.State == ContainerState.Created ? ContainerState.Running : r.State,
+            FinishedAt = r.State == ContainerState.Exited ? Math.Max(r.FinishedAt, started) : r.FinishedAt,
+        });
         _log.Information("container {ContainerId} started", c.Id);
     }
 
@@ -251,7 +258,7 @@ public sealed class ContainerManager
         {
             State = ContainerState.Exited,
             ExitCode = exitCode,
-            FinishedAt = (finishedAt - DateTimeOffset.UnixEpoch).Ticks * 100,
+            FinishedAt = Math.Max((finishedAt - DateTimeOffset.UnixEpoch).Ticks * 100, r.StartedAt),
             Reason = oom ? "OOMKilled" : exitCode == 0 ? "Completed" : "Error",
         });
         if (_exitWaiters.TryRemove(id, out var tcs)) tcs.TrySetResult();
