@@ -97,7 +97,16 @@ public abstract class CgroupfsManagerBase : ICgroupManager
     protected static void RemoveTree(string dir)
     {
         if (!Directory.Exists(dir)) return;
-        foreach (var child in Directory.EnumerateDirectories(dir)) RemoveTree(child);
+        string[] children;
+        try
+        {
+            children = Directory.GetDirectories(dir);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return; // removed concurrently (a container's cgroup going while its pod's goes)
+        }
+        foreach (var child in children) RemoveTree(child);
         for (int attempt = 0; ; attempt++)
         {
             try

@@ -109,6 +109,8 @@ public sealed class PodManager(
             }
 
             var cgroup = cgroups.PodCgroupPath(spec.CgroupParent, id);
+            // Noted before the cgroup exists, so a crash before the record is written can still remove it.
+            File.WriteAllText(Path.Combine(dir, CgroupNoteFile), cgroup);
             cgroups.Create(cgroup, spec.Resources);
             undo.Push(() => cgroups.Remove(cgroup));
 
@@ -243,7 +245,18 @@ public sealed class PodManager(
                 foreach (var (name, handler) in config.Current.Runtimes)
                     await new Oci.OciRuntime(name, handler.Path, handler.RootDir).DeleteAsync("infra-" + id, force: true);
             Mounts.UnmountAllUnder(dir);
+            var note = Path.Combine(dir, CgroupNoteFile);
+            if (File.Exists(note))
+            {
+                try { cgroups.Remove(File.ReadAllText(note).Trim()); }
+                catch (Exception e) when (e is CgroupException or IOException or ArgumentException)
+                {
+                    log.Warning("could not remove the cgroup of interrupted pod sandbox {PodId}: {Error}", id, e.Message);
+                }
+            }
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    const string CgroupNoteFile = "cgroup-path";
 }

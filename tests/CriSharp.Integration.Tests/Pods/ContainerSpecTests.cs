@@ -350,7 +350,7 @@ public sealed class ContainerSpecTests(ContainerSpecFixture f) : IClassFixture<C
             echo keys-mounts=$(grep -c ' /proc/keys ' /proc/self/mountinfo)
             echo timer-list-bytes=$(wc -c < /proc/timer_list)
             echo procsys-mounts=$(grep -c ' /proc/sys ' /proc/self/mountinfo)
-            echo x > /proc/sys/kernel/domainname 2>&1 || echo procsys-write-failed
+            (echo x > /proc/sys/kernel/domainname) 2>&1 || echo procsys-write-failed
             """;
         var pod = await RunPod("masked", handler);
         try
