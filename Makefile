@@ -3,7 +3,9 @@ SHELL := /bin/bash
 CONFIG ?= Release
 ENDPOINT ?= unix:///run/crisharp/crisharp.sock
 TEST_REGISTRY ?= 127.0.0.1:5055
-BIN := src/CriSharp.Daemon/bin/$(CONFIG)/net10.0/crisharp
+# The daemon as shipped: a NativeAOT binary (see src/CriSharp.Daemon/CriSharp.Daemon.csproj).
+AOT_DIR := src/CriSharp.Daemon/bin/$(CONFIG)/aot
+BIN := $(AOT_DIR)/crisharp
 CONFORMANCE := conformance/CriSharp.Conformance/bin/$(CONFIG)/net10.0/cri-conformance
 export CRISHARP_BIN := $(CURDIR)/$(BIN)
 export CONFIG
@@ -16,9 +18,10 @@ all: build
 deps:
 	@bash hack/install-deps.sh
 
-## build: compile the solution (warnings are errors)
+## build: compile the solution (warnings are errors), then the daemon as a NativeAOT binary
 build: deps
 	dotnet build CriSharp.sln -c $(CONFIG) --nologo -v quiet -clp:NoSummary
+	dotnet publish src/CriSharp.Daemon/CriSharp.Daemon.csproj -c $(CONFIG) -r linux-x64 -o $(AOT_DIR) --nologo -v quiet -clp:NoSummary
 
 ## run: install what is missing, write a default config if none, serve on /run/crisharp/crisharp.sock
 run: build

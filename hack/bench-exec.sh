@@ -12,7 +12,7 @@ ITERATIONS=${ITERATIONS:-200}
 WARMUP=${WARMUP:-10}
 # 5055: containerd's sandbox_image (hack/containerd-reference.sh) is 127.0.0.1:5055/crisharp-test/pause:latest.
 PORT=5055
-BIN=$PWD/src/CriSharp.Daemon/bin/$CONFIG/net10.0/crisharp
+BIN=${CRISHARP_BIN:-$PWD/src/CriSharp.Daemon/bin/$CONFIG/aot/crisharp}
 CONFORMANCE=$PWD/conformance/CriSharp.Conformance/bin/$CONFIG/net10.0/cri-conformance
 TESTENV=$PWD/tests/CriSharp.TestSupport/bin/$CONFIG/net10.0/crisharp-testenv
 IMAGE=127.0.0.1:$PORT/crisharp-test/busybox:latest

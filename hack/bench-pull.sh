@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-Release}
 RUNS=${RUNS:-5}
 PORT=${BENCH_REGISTRY_PORT:-5056}
-BIN=$PWD/src/CriSharp.Daemon/bin/$CONFIG/net10.0/crisharp
+BIN=${CRISHARP_BIN:-$PWD/src/CriSharp.Daemon/bin/$CONFIG/aot/crisharp}
 CONFORMANCE=$PWD/conformance/CriSharp.Conformance/bin/$CONFIG/net10.0/cri-conformance
 TESTENV=$PWD/tests/CriSharp.TestSupport/bin/$CONFIG/net10.0/crisharp-testenv
 IMAGE=127.0.0.1:$PORT/crisharp-test/large:latest

@@ -12,6 +12,7 @@ PACKAGES=(
   containerd                          # reference CRI runtime for conformance
   golang-go golang-google-grpc-dev    # old grpc-go client (path :authority)
   apache2-utils                       # htpasswd for the basic-auth registry
+  clang zlib1g-dev                    # NativeAOT compiler's linker for the daemon
   openssl ca-certificates curl jq
 )
 

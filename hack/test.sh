@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-Release}
 STAGE=${1:-all}
-BIN=src/CriSharp.Daemon/bin/$CONFIG/net10.0/crisharp
+BIN=src/CriSharp.Daemon/bin/$CONFIG/aot/crisharp
 CONFORMANCE=conformance/CriSharp.Conformance/bin/$CONFIG/net10.0/cri-conformance
 TESTENV=tests/CriSharp.TestSupport/bin/$CONFIG/net10.0/crisharp-testenv
 # The test images for the conformance stages (hack/test-registry.sh; containerd has a plain-HTTP mirror for it).
@@ -233,7 +233,7 @@ reference() {
 # registry counts (process, pid file, temp dir); its log under $REGISTRY_STATE does not (kept on failure).
 leak_check() {
   local leaks
-  leaks=$( (pgrep -a -f "net10.0/crisharp( |$)|crisharp-testenv registry|docker-registry serve|containerd --config /run/crisharp-ref|conmon .*(crisharp-it-|crisharp-conformance)" ;
+  leaks=$( (pgrep -a -f "(net10.0|aot)/crisharp( |$)|crisharp-testenv registry|docker-registry serve|containerd --config /run/crisharp-ref|conmon .*(crisharp-it-|crisharp-conformance)" ;
             find /sys/fs/cgroup -mindepth 3 -maxdepth 3 -type d -path '*/crisharp/*' 2>/dev/null ;
             findmnt -rn -o TARGET | grep -E 'crisharp-(conformance|ref|it-)' ;
             ls -d /run/crisharp-conformance.* /tmp/crisharp-it-* /tmp/crisharp-registry-* "$REGISTRY_STATE"/registry-*.pid 2>/dev/null) || true)

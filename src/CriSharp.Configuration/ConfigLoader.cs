@@ -50,7 +50,7 @@ public static class ConfigLoader
         TomlTable table;
         try
         {
-            table = TomlSerializer.Deserialize<TomlTable>(text) ?? new TomlTable();
+            table = TomlSerializer.Deserialize<TomlTable>(text, ConfigTomlContext.Default) ?? new TomlTable();
         }
         catch (TomlException e)
         {

@@ -103,6 +103,8 @@ public static class DaemonHost
             ctx.Cancel = true; // SIGHUP means reload, never exit
             Reload(live, level, logger);
         });
+        await using var trimmer = new MemoryTrimmer(logger);
+        trimmer.Start();
         logger.Information("crisharp {Version} serving CRI {ApiVersion} on {Socket} (pid {Pid})",
             VersionInfo.RuntimeVersion, VersionInfo.CriApiVersion, config.Listen, Environment.ProcessId);
 

@@ -82,7 +82,7 @@ public static class CniConfList
                 ["protocol"] = (p.Protocol.Length == 0 ? "tcp" : p.Protocol).ToLowerInvariant(),
             };
             if (p.HostIp.Length > 0) m["hostIP"] = p.HostIp;
-            ports.Add(m);
+            ports.Add((JsonNode)m);
         }
         var annotations = new JsonObject();
         foreach (var (k, v) in pod.Spec.Annotations.OrderBy(a => a.Key, StringComparer.Ordinal)) annotations[k] = v;

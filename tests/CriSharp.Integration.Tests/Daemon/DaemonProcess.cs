@@ -50,7 +50,8 @@ public sealed class DaemonProcess : IDisposable
 
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
 
-    /// <summary>The crisharp apphost built by `make build` (Release) or `dotnet build` (Debug), or $CRISHARP_BIN.</summary>
+    /// <summary>$CRISHARP_BIN, else the newest crisharp built: the NativeAOT binary of `make build`, or the
+    /// apphost of `dotnet build` (Release or Debug).</summary>
     public static string Binary
     {
         get
@@ -58,8 +59,8 @@ public sealed class DaemonProcess : IDisposable
             var env = Environment.GetEnvironmentVariable("CRISHARP_BIN");
             if (!string.IsNullOrEmpty(env)) return env;
             var root = RepoRoot();
-            var candidates = new[] { "Release", "Debug" }
-                .Select(c => Path.Combine(root, "src/CriSharp.Daemon/bin", c, "net10.0/crisharp"))
+            var candidates = new[] { "Release/aot", "Release/net10.0", "Debug/aot", "Debug/net10.0" }
+                .Select(c => Path.Combine(root, "src/CriSharp.Daemon/bin", c, "crisharp"))
                 .Where(File.Exists)
                 .OrderByDescending(File.GetLastWriteTimeUtc)
                 .ToList();
