@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using CriSharp.Conformance.Framework;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -44,10 +43,6 @@ public static class LifecycleBench
           "rss idle|loaded|peak KIB", "helpers idle|loaded KIB COUNT"
         """;
 
-    private const string LabelKey = "io.crisharp.bench";
-    private const string LabelValue = "lifecycle";
-    private const string PodNamespace = "crisharp-bench";
-
     private static readonly string[] Phases =
     [
         "RunPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer",
@@ -56,39 +51,17 @@ public static class LifecycleBench
 
     public static async Task<int> RunAsync(string[] args)
     {
-        Options o;
-        try
+        if (!BenchOptions.TryParse<Options>(args, "bench-lifecycle", Usage, out var o, out var exitCode))
         {
-            o = Options.Parse(args);
-        }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine($"cri-conformance bench-lifecycle: {e.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
+            return exitCode;
         }
 
-        if (o.Help)
-        {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-
-        var endpoint = Endpoint.Parse(o.Endpoint);
-        using var channel = endpoint.CreateChannel();
-        var bench = new Bench(new RuntimeService.RuntimeServiceClient(channel), o);
-        var images = new ImageService.ImageServiceClient(channel);
+        using var pods = new PodBench(o, "lifecycle");
+        var bench = new Bench(pods, o);
         var failed = false;
         try
         {
-            Directory.CreateDirectory(o.LogDir);
-            foreach (var image in o.Pulls.Prepend(o.Image).Distinct())
-            {
-                var sw = Stopwatch.StartNew();
-                var r = await images.PullImageAsync(new PullImageRequest { Image = new ImageSpec { Image = image } }, bench.CallOptions());
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pulled {image} ({r.ImageRef}) in {sw.Elapsed.TotalSeconds:F2} s"));
-            }
-
+            await pods.PrepareAsync(showTime: true);
             for (var i = 0; i < o.Warmup; i++)
             {
                 await bench.CycleAsync($"warmup-{i}");
@@ -111,28 +84,16 @@ public static class LifecycleBench
 
             // The loaded RSS: RSS_PODS pods each with a running container, started 10 at a time.
             var running = new List<(string Pod, string Container)>();
-            using (var throttle = new SemaphoreSlim(10))
+            await BenchSupport.ThrottledAsync(Enumerable.Range(0, o.RssPods), 10, async i =>
             {
-                var starts = Enumerable.Range(0, o.RssPods).Select(async i =>
+                var (pod, ctr, _) = await bench.StartPodAsync($"rss-{i}", null, podNetwork: false);
+                lock (running)
                 {
-                    await throttle.WaitAsync();
-                    try
-                    {
-                        var (pod, ctr, _) = await bench.StartPodAsync($"rss-{i}", null, podNetwork: false);
-                        lock (running)
-                        {
-                            running.Add((pod, ctr));
-                        }
-                    }
-                    finally
-                    {
-                        throttle.Release();
-                    }
-                });
-                await Task.WhenAll(starts);
-            }
+                    running.Add((pod, ctr));
+                }
+            });
 
-            var listed = await bench.ListBenchContainersAsync();
+            var listed = await pods.ListContainersAsync();
             var runningCount = listed.Count(c => c.State == ContainerState.ContainerRunning);
             if (runningCount != o.RssPods)
             {
@@ -143,47 +104,32 @@ public static class LifecycleBench
             var loadedRss = Proc.RssKib(o.DaemonPid);
             var loadedHelpers = Proc.HelpersKib(o.HelperMatch);
             var peakRss = Proc.StatusKib(o.DaemonPid, "VmHWM:");
-            using (var throttle = new SemaphoreSlim(10))
-            {
-                await Task.WhenAll(running.Select(async r =>
-                {
-                    await throttle.WaitAsync();
-                    try
-                    {
-                        await bench.StopPodAsync(r.Pod, r.Container, null);
-                    }
-                    finally
-                    {
-                        throttle.Release();
-                    }
-                }));
-            }
+            await BenchSupport.ThrottledAsync(running, 10, r => bench.StopPodAsync(r.Pod, r.Container, null));
 
             Print(o, runs, idleRss, loadedRss, peakRss, idleHelpers, loadedHelpers);
         }
         catch (Exception e) when (e is RpcException or BenchException or IOException)
         {
-            Console.Error.WriteLine($"cri-conformance bench-lifecycle: {Describe(e)}");
+            Console.Error.WriteLine($"cri-conformance bench-lifecycle: {BenchSupport.Describe(e)}");
             failed = true;
         }
 
         // Whatever happened: remove every bench pod the runtime still lists, then check none is left.
         try
         {
-            var left = await bench.ListBenchPodsAsync();
-            foreach (var pod in left)
+            foreach (var pod in await pods.ListPodsAsync())
             {
                 Console.Error.WriteLine($"cri-conformance bench-lifecycle: removing left-over pod {pod.Metadata.Name} ({pod.Id})");
-                await bench.RemoveLeftoverAsync(pod.Id);
+                await pods.RemovePodAsync(pod.Id);
             }
 
-            if ((await bench.ListBenchPodsAsync()).Count is var n and > 0)
+            if ((await pods.ListPodsAsync()).Count is var n and > 0)
             {
                 Console.Error.WriteLine($"cri-conformance bench-lifecycle: {n} bench pods still listed after cleanup");
                 failed = true;
             }
 
-            if ((await bench.ListBenchContainersAsync()).Count is var c and > 0)
+            if ((await pods.ListContainersAsync()).Count is var c and > 0)
             {
                 Console.Error.WriteLine($"cri-conformance bench-lifecycle: {c} bench containers still listed after cleanup");
                 failed = true;
@@ -191,7 +137,7 @@ public static class LifecycleBench
         }
         catch (RpcException e)
         {
-            Console.Error.WriteLine($"cri-conformance bench-lifecycle: cleanup: {Describe(e)}");
+            Console.Error.WriteLine($"cri-conformance bench-lifecycle: cleanup: {BenchSupport.Describe(e)}");
             failed = true;
         }
 
@@ -233,8 +179,6 @@ public static class LifecycleBench
         return new Run(prefix, sequential, concurrent, wall.Elapsed.TotalMilliseconds);
     }
 
-    private static string Describe(Exception e) => e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message;
-
     private static void Print(
         Options o, List<Run> runs,
         long idleRss, long loadedRss, long peakRss, (long Kib, int Count) idleHelpers, (long Kib, int Count) loadedHelpers)
@@ -248,8 +192,8 @@ public static class LifecycleBench
             Console.WriteLine(string.Create(inv, $"{"phase (ms)",-18} {"seq median",11} {"seq p95",9} {"conc median",12} {"conc p95",9}"));
             foreach (var phase in Phases)
             {
-                var (sm, sp) = Stats(run.Sequential.Select(t => t[phase]));
-                var (cm, cp) = Stats(run.Concurrent.Select(t => t[phase]));
+                var (sm, sp) = BenchSupport.MedianP95(run.Sequential.Select(t => t[phase]));
+                var (cm, cp) = BenchSupport.MedianP95(run.Concurrent.Select(t => t[phase]));
                 Console.WriteLine(string.Create(inv, $"{phase,-18} {sm,11:F1} {sp,9:F1} {cm,12:F1} {cp,9:F1}"));
                 lines.Add(string.Create(inv, $"stat {run.Prefix}sequential {phase} {sm:F3} {sp:F3}"));
                 lines.Add(string.Create(inv, $"stat {run.Prefix}concurrent {phase} {cm:F3} {cp:F3}"));
@@ -278,15 +222,6 @@ public static class LifecycleBench
         Console.WriteLine(string.Create(inv, $"helpers loaded {loadedHelpers.Kib} {loadedHelpers.Count}"));
     }
 
-    /// <summary>Median and p95 (nearest rank) in milliseconds.</summary>
-    private static (double Median, double P95) Stats(IEnumerable<double> values)
-    {
-        var v = values.Order().ToList();
-        var median = v.Count % 2 == 1 ? v[v.Count / 2] : (v[(v.Count / 2) - 1] + v[v.Count / 2]) / 2;
-        var p95 = v[Math.Max(0, (int)Math.Ceiling(0.95 * v.Count) - 1)];
-        return (median, p95);
-    }
-
     private sealed class Timings
     {
         private readonly Dictionary<string, double> _ms = [];
@@ -296,14 +231,14 @@ public static class LifecycleBench
             get => _ms[phase];
             set => _ms[phase] = value;
         }
+
+        public void Record(string phase, double ms) => _ms[phase] = ms;
     }
 
-    private sealed class Bench(RuntimeService.RuntimeServiceClient runtime, Options o)
+    /// <summary>The timed pod cycles, on <see cref="PodBench"/>; notes the ids of every pod and container it creates.</summary>
+    private sealed class Bench(PodBench pods, Options o)
     {
-        private readonly string _run = Guid.NewGuid().ToString("N")[..8];
         private readonly System.Collections.Concurrent.ConcurrentQueue<string> _ids = new();
-
-        public CallOptions CallOptions() => new(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(o.TimeoutSeconds));
 
         /// <summary>One full cycle, every phase timed. A pod-network pod must report a pod IP (checked untimed).</summary>
         public async Task<Timings> CycleAsync(string name, bool podNetwork = false)
@@ -315,7 +250,7 @@ public static class LifecycleBench
             if (podNetwork)
             {
                 total.Stop();
-                var status = (await runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod }, CallOptions())).Status;
+                var status = (await pods.Runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod }, pods.Call())).Status;
                 if (string.IsNullOrEmpty(status?.Network?.Ip))
                 {
                     throw new BenchException($"pod {podConfig.Metadata.Name} ({pod}) on the pod network reports no pod IP");
@@ -333,87 +268,13 @@ public static class LifecycleBench
         /// <summary>RunPodSandbox, CreateContainer, StartContainer; records the phases into <paramref name="t"/> if given.</summary>
         public async Task<(string Pod, string Container, PodSandboxConfig Config)> StartPodAsync(string name, Timings? t, bool podNetwork)
         {
-            var podName = $"{name}-{_run}";
-            var config = new PodSandboxConfig
-            {
-                Metadata = new PodSandboxMetadata { Name = podName, Namespace = PodNamespace, Uid = Guid.NewGuid().ToString(), Attempt = 0 },
-                LogDirectory = Path.Combine(o.LogDir, podName),
-                Labels = { [LabelKey] = LabelValue },
-                Linux = new LinuxPodSandboxConfig
-                {
-                    SecurityContext = new LinuxSandboxSecurityContext
-                    {
-                        NamespaceOptions = new NamespaceOption
-                        {
-                            Network = podNetwork ? NamespaceMode.Pod : NamespaceMode.Node,
-                            Pid = NamespaceMode.Container,
-                            Ipc = NamespaceMode.Pod,
-                        },
-                    },
-                },
-            };
-            Directory.CreateDirectory(config.LogDirectory); // as the kubelet does before RunPodSandbox
-
-            var sw = Stopwatch.StartNew();
-            var pod = (await runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config }, CallOptions())).PodSandboxId;
-            Record(t, "RunPodSandbox", sw);
-            NoteId(pod);
-            var ctr = (await runtime.CreateContainerAsync(
-                new CreateContainerRequest
-                {
-                    PodSandboxId = pod,
-                    SandboxConfig = config,
-                    Config = new ContainerConfig
-                    {
-                        Metadata = new ContainerMetadata { Name = "sleep", Attempt = 0 },
-                        Image = new ImageSpec { Image = o.Image },
-                        Command = { "sleep", "3600" },
-                        LogPath = "sleep/0.log",
-                        Labels = { [LabelKey] = LabelValue },
-                        Linux = new LinuxContainerConfig(),
-                    },
-                },
-                CallOptions())).ContainerId;
-            Record(t, "CreateContainer", sw);
-            NoteId(ctr);
-            await runtime.StartContainerAsync(new StartContainerRequest { ContainerId = ctr }, CallOptions());
-            Record(t, "StartContainer", sw);
+            var config = pods.NewPodConfig($"{name}-{pods.Run}", podNetwork);
+            var (pod, ctr) = await pods.StartSleepPodAsync(config, _ids.Enqueue, t is null ? null : t.Record);
             return (pod, ctr, config);
         }
 
-        /// <summary>StopContainer (timeout 0), RemoveContainer, StopPodSandbox, RemovePodSandbox.</summary>
-        public async Task StopPodAsync(string pod, string ctr, Timings? t)
-        {
-            var sw = Stopwatch.StartNew();
-            await runtime.StopContainerAsync(new StopContainerRequest { ContainerId = ctr, Timeout = 0 }, CallOptions());
-            Record(t, "StopContainer", sw);
-            await runtime.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = ctr }, CallOptions());
-            Record(t, "RemoveContainer", sw);
-            await runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod }, CallOptions());
-            Record(t, "StopPodSandbox", sw);
-            await runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod }, CallOptions());
-            Record(t, "RemovePodSandbox", sw);
-        }
-
-        public async Task<IReadOnlyList<PodSandbox>> ListBenchPodsAsync()
-        {
-            var r = await runtime.ListPodSandboxAsync(
-                new ListPodSandboxRequest { Filter = new PodSandboxFilter { LabelSelector = { [LabelKey] = LabelValue } } }, CallOptions());
-            return r.Items;
-        }
-
-        public async Task<IReadOnlyList<Container>> ListBenchContainersAsync()
-        {
-            var r = await runtime.ListContainersAsync(
-                new ListContainersRequest { Filter = new ContainerFilter { LabelSelector = { [LabelKey] = LabelValue } } }, CallOptions());
-            return r.Containers;
-        }
-
-        public async Task RemoveLeftoverAsync(string pod)
-        {
-            await runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod }, CallOptions());
-            await runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod }, CallOptions());
-        }
+        /// <summary>StopContainer (timeout 0), RemoveContainer, StopPodSandbox, RemovePodSandbox; records the phases into <paramref name="t"/> if given.</summary>
+        public Task StopPodAsync(string pod, string ctr, Timings? t) => pods.StopSleepPodAsync(pod, ctr, t is null ? null : t.Record);
 
         /// <summary>Writes the ids noted so far to <c>--ids-file</c> (after the timed work, so no I/O is timed).</summary>
         public void WriteIds()
@@ -422,18 +283,6 @@ public static class LifecycleBench
             {
                 File.AppendAllLines(file, _ids);
             }
-        }
-
-        private void NoteId(string id) => _ids.Enqueue(id);
-
-        private static void Record(Timings? t, string phase, Stopwatch sw)
-        {
-            if (t is not null)
-            {
-                t[phase] = sw.Elapsed.TotalMilliseconds;
-            }
-
-            sw.Restart();
         }
     }
 
@@ -490,16 +339,8 @@ public static class LifecycleBench
         }
     }
 
-    private sealed class Options
+    private sealed class Options : PodBenchOptions
     {
-        public string Endpoint { get; private set; } = "";
-
-        public string Image { get; private set; } = "";
-
-        public List<string> Pulls { get; } = [];
-
-        public string LogDir { get; private set; } = "";
-
         public int DaemonPid { get; private set; }
 
         public int Pods { get; private set; } = 20;
@@ -510,62 +351,33 @@ public static class LifecycleBench
 
         public string? HelperMatch { get; private set; }
 
-        public string? IdsFile { get; private set; }
-
-        public int TimeoutSeconds { get; private set; } = 120;
-
         public bool Cni { get; private set; }
 
-        public bool Help { get; private set; }
+        protected override string RequiredOptions => "--endpoint, --image, --log-dir and --daemon-pid";
 
-        public static Options Parse(string[] args)
+        protected override bool RequiredGiven => base.RequiredGiven && DaemonPid != 0;
+
+        protected override bool ParseOption(string name, Func<string> value)
         {
-            var o = new Options();
-            for (var i = 0; i < args.Length; i++)
+            switch (name)
             {
-                string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-                switch (args[i])
-                {
-                    case "--endpoint": o.Endpoint = Value(); break;
-                    case "--image": o.Image = Value(); break;
-                    case "--pull": o.Pulls.Add(Value()); break;
-                    case "--log-dir": o.LogDir = Value(); break;
-                    case "--daemon-pid": o.DaemonPid = PositiveInt(Value(), "--daemon-pid"); break;
-                    case "--pods": o.Pods = PositiveInt(Value(), "--pods"); break;
-                    case "--rss-pods": o.RssPods = PositiveInt(Value(), "--rss-pods"); break;
-                    case "--warmup": o.Warmup = PositiveInt(Value(), "--warmup"); break;
-                    case "--helper-match": o.HelperMatch = Value(); break;
-                    case "--ids-file": o.IdsFile = Value(); break;
-                    case "--timeout-seconds": o.TimeoutSeconds = PositiveInt(Value(), "--timeout-seconds"); break;
-                    case "--cni": o.Cni = true; break;
-                    case "-h" or "--help": o.Help = true; return o;
-                    default: throw new ArgumentException($"unknown argument '{args[i]}'");
-                }
+                case "--daemon-pid": DaemonPid = PositiveInt(value(), "--daemon-pid"); return true;
+                case "--pods": Pods = PositiveInt(value(), "--pods"); return true;
+                case "--rss-pods": RssPods = PositiveInt(value(), "--rss-pods"); return true;
+                case "--warmup": Warmup = PositiveInt(value(), "--warmup"); return true;
+                case "--helper-match": HelperMatch = value(); return true;
+                case "--cni": Cni = true; return true;
+                default: return base.ParseOption(name, value);
             }
-
-            if (o.Endpoint.Length == 0 || o.Image.Length == 0 || o.LogDir.Length == 0 || o.DaemonPid == 0)
-            {
-                throw new ArgumentException("--endpoint, --image, --log-dir and --daemon-pid are required");
-            }
-
-            if (!Path.IsPathRooted(o.LogDir))
-            {
-                throw new ArgumentException($"--log-dir: '{o.LogDir}' is not an absolute path");
-            }
-
-            if (!File.Exists($"/proc/{o.DaemonPid}/status"))
-            {
-                throw new ArgumentException($"--daemon-pid: no process {o.DaemonPid}");
-            }
-
-            return o;
         }
 
-        private static int PositiveInt(string v, string what) =>
-            int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
-                ? n
-                : throw new ArgumentException($"{what}: '{v}' is not a positive integer");
+        protected override void Validate()
+        {
+            base.Validate();
+            if (!File.Exists($"/proc/{DaemonPid}/status"))
+            {
+                throw new ArgumentException($"--daemon-pid: no process {DaemonPid}");
+            }
+        }
     }
-
-    private sealed class BenchException(string message) : Exception(message);
 }

@@ -27,67 +27,38 @@ public static class PullBench
 
     public static async Task<int> RunAsync(string[] args)
     {
-        string? endpointArg = null, image = null;
-        int runs = 5, timeoutSeconds = 900;
-        var emptyDirs = new List<string>();
-        try
+        if (!BenchOptions.TryParse<Options>(args, "bench-pull", Usage, out var o, out var exitCode))
         {
-            for (var i = 0; i < args.Length; i++)
-            {
-                string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-                switch (args[i])
-                {
-                    case "--endpoint": endpointArg = Value(); break;
-                    case "--image": image = Value(); break;
-                    case "--runs": runs = PositiveInt(Value(), "--runs"); break;
-                    case "--empty-dir": emptyDirs.Add(Value()); break;
-                    case "--timeout-seconds": timeoutSeconds = PositiveInt(Value(), "--timeout-seconds"); break;
-                    case "-h" or "--help": Console.WriteLine(Usage); return 0;
-                    default: throw new ArgumentException($"unknown argument '{args[i]}'");
-                }
-            }
-
-            if (endpointArg is null || image is null)
-            {
-                throw new ArgumentException("--endpoint and --image are required");
-            }
-        }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine($"cri-conformance bench-pull: {e.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
+            return exitCode;
         }
 
-        var endpoint = Endpoint.Parse(endpointArg);
+        var endpoint = Endpoint.Parse(o.Endpoint);
         using var channel = endpoint.CreateChannel();
         var images = new ImageService.ImageServiceClient(channel);
-        var timeout = TimeSpan.FromSeconds(timeoutSeconds);
+        var timeout = TimeSpan.FromSeconds(o.TimeoutSeconds);
         var times = new List<double>();
         try
         {
-            for (var run = 1; run <= runs; run++)
+            for (var run = 1; run <= o.Runs; run++)
             {
-                await RemoveAndVerifyAsync(images, image, emptyDirs);
+                await RemoveAndVerifyAsync(images, o.Image, o.EmptyDirs);
                 var sw = Stopwatch.StartNew();
                 var r = await images.PullImageAsync(
-                    new PullImageRequest { Image = new ImageSpec { Image = image } }, deadline: DateTime.UtcNow + timeout);
+                    new PullImageRequest { Image = new ImageSpec { Image = o.Image } }, deadline: DateTime.UtcNow + timeout);
                 sw.Stop();
                 times.Add(sw.Elapsed.TotalSeconds);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run}: {sw.Elapsed.TotalSeconds:F3} s ({r.ImageRef})"));
             }
 
-            await RemoveAndVerifyAsync(images, image, emptyDirs);
+            await RemoveAndVerifyAsync(images, o.Image, o.EmptyDirs);
         }
         catch (Exception e) when (e is RpcException or BenchException)
         {
-            Console.Error.WriteLine($"cri-conformance bench-pull: {(e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message)}");
+            Console.Error.WriteLine($"cri-conformance bench-pull: {BenchSupport.Describe(e)}");
             return 1;
         }
 
-        times.Sort();
-        var median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[(times.Count / 2) - 1] + times[times.Count / 2]) / 2;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median_seconds={median:F3}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median_seconds={BenchSupport.Median(times):F3}"));
         return 0;
     }
 
@@ -125,10 +96,20 @@ public static class PullBench
         ? Directory.EnumerateFiles(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 }).Count()
         : 0;
 
-    private static int PositiveInt(string v, string what) =>
-        int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
-            ? n
-            : throw new ArgumentException($"{what}: '{v}' is not a positive integer");
+    private sealed class Options() : BenchOptions(defaultTimeoutSeconds: 900)
+    {
+        public int Runs { get; private set; } = 5;
 
-    private sealed class BenchException(string message) : Exception(message);
+        public List<string> EmptyDirs { get; } = [];
+
+        protected override bool ParseOption(string name, Func<string> value)
+        {
+            switch (name)
+            {
+                case "--runs": Runs = PositiveInt(value(), "--runs"); return true;
+                case "--empty-dir": EmptyDirs.Add(value()); return true;
+                default: return base.ParseOption(name, value);
+            }
+        }
+    }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using CriSharp.Conformance.Framework;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -35,72 +34,30 @@ public static class StatsBench
           "unsupported RPC STATUS" when the runtime does not implement it
         """;
 
-    private const string LabelKey = "io.crisharp.bench";
     private const string LabelValue = "stats";
-    private const string PodNamespace = "crisharp-bench";
 
     /// <summary>The cgroup parent of the bench pods: /crisharp-bench-stats/pod&lt;uid&gt;.</summary>
     public const string CgroupRoot = "crisharp-bench-stats";
 
     public static async Task<int> RunAsync(string[] args)
     {
-        Options o;
-        try
+        if (!BenchOptions.TryParse<Options>(args, "bench-stats", Usage, out var o, out var exitCode))
         {
-            o = Options.Parse(args);
-        }
-        catch (ArgumentException e)
-        {
-            Console.Error.WriteLine($"cri-conformance bench-stats: {e.Message}");
-            Console.Error.WriteLine(Usage);
-            return 2;
+            return exitCode;
         }
 
-        if (o.Help)
-        {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-
-        var endpoint = Endpoint.Parse(o.Endpoint);
-        using var channel = endpoint.CreateChannel();
-        var runtime = new RuntimeService.RuntimeServiceClient(channel);
-        var images = new ImageService.ImageServiceClient(channel);
-        var run = Guid.NewGuid().ToString("N")[..8];
+        using var bench = new PodBench(o, LabelValue);
+        var runtime = bench.Runtime;
         var ids = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var failed = false;
-        CallOptions Call() => new(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(o.TimeoutSeconds));
 
         try
         {
-            Directory.CreateDirectory(o.LogDir);
-            foreach (var image in o.Pulls.Prepend(o.Image).Distinct())
-            {
-                var r = await images.PullImageAsync(new PullImageRequest { Image = new ImageSpec { Image = image } }, Call());
-                Console.WriteLine($"pulled {image} ({r.ImageRef})");
-            }
-
+            await bench.PrepareAsync();
             var sw = Stopwatch.StartNew();
-            using (var throttle = new SemaphoreSlim(10))
-            {
-                await Task.WhenAll(Enumerable.Range(0, o.Containers).Select(async i =>
-                {
-                    await throttle.WaitAsync();
-                    try
-                    {
-                        await StartPodAsync(runtime, o, $"stats-{i}-{run}", ids, Call);
-                    }
-                    finally
-                    {
-                        throttle.Release();
-                    }
-                }));
-            }
-
+            await BenchSupport.ThrottledAsync(Enumerable.Range(0, o.Containers), 10, i => StartPodAsync(bench, $"stats-{i}-{bench.Run}", ids));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"started {o.Containers} pods in {sw.Elapsed.TotalSeconds:F1} s"));
-            var running = (await runtime.ListContainersAsync(
-                new ListContainersRequest { Filter = new ContainerFilter { LabelSelector = { [LabelKey] = LabelValue } } }, Call())).Containers
-                .Count(c => c.State == ContainerState.ContainerRunning);
+            var running = (await bench.ListContainersAsync()).Count(c => c.State == ContainerState.ContainerRunning);
             if (running != o.Containers)
             {
                 throw new BenchException($"{running} of {o.Containers} containers are running");
@@ -109,10 +66,10 @@ public static class StatsBench
             await Task.Delay(TimeSpan.FromSeconds(2));
             var rpcs = new (string Name, Func<Task<int>> Call)[]
             {
-                ("ListContainerStats", async () => (await runtime.ListContainerStatsAsync(new ListContainerStatsRequest(), Call())).Stats
-                    .Count(s => s.Attributes.Labels.TryGetValue(LabelKey, out var v) && v == LabelValue)),
-                ("ListPodSandboxStats", async () => (await runtime.ListPodSandboxStatsAsync(new ListPodSandboxStatsRequest(), Call())).Stats
-                    .Count(s => s.Attributes.Labels.TryGetValue(LabelKey, out var v) && v == LabelValue)),
+                ("ListContainerStats", async () => (await runtime.ListContainerStatsAsync(new ListContainerStatsRequest(), bench.Call())).Stats
+                    .Count(s => s.Attributes.Labels.TryGetValue(PodBench.LabelKey, out var v) && v == LabelValue)),
+                ("ListPodSandboxStats", async () => (await runtime.ListPodSandboxStatsAsync(new ListPodSandboxStatsRequest(), bench.Call())).Stats
+                    .Count(s => s.Attributes.Labels.TryGetValue(PodBench.LabelKey, out var v) && v == LabelValue)),
             };
             var lines = new List<string>();
             Console.WriteLine();
@@ -138,7 +95,7 @@ public static class StatsBench
                         }
                     }
 
-                    var (median, p95) = Stats(times);
+                    var (median, p95) = BenchSupport.MedianP95(times);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name,-32} {median,10:F2} {p95,10:F2} {times.Min(),10:F2} {times.Max(),10:F2}"));
                     lines.Add(string.Create(CultureInfo.InvariantCulture, $"stat {name} {median:F3} {p95:F3}"));
                 }
@@ -156,33 +113,15 @@ public static class StatsBench
         }
         catch (Exception e) when (e is RpcException or BenchException or IOException)
         {
-            Console.Error.WriteLine($"cri-conformance bench-stats: {(e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message)}");
+            Console.Error.WriteLine($"cri-conformance bench-stats: {BenchSupport.Describe(e)}");
             failed = true;
         }
 
         // Whatever happened: remove every bench pod the runtime still lists, then check none is left.
         try
         {
-            var filter = new PodSandboxFilter { LabelSelector = { [LabelKey] = LabelValue } };
-            var left = (await runtime.ListPodSandboxAsync(new ListPodSandboxRequest { Filter = filter }, Call())).Items;
-            using (var throttle = new SemaphoreSlim(10))
-            {
-                await Task.WhenAll(left.Select(async pod =>
-                {
-                    await throttle.WaitAsync();
-                    try
-                    {
-                        await runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod.Id }, Call());
-                        await runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod.Id }, Call());
-                    }
-                    finally
-                    {
-                        throttle.Release();
-                    }
-                }));
-            }
-
-            if ((await runtime.ListPodSandboxAsync(new ListPodSandboxRequest { Filter = filter }, Call())).Items.Count is var n and > 0)
+            await BenchSupport.ThrottledAsync(await bench.ListPodsAsync(), 10, pod => bench.RemovePodAsync(pod.Id));
+            if ((await bench.ListPodsAsync()).Count is var n and > 0)
             {
                 Console.Error.WriteLine($"cri-conformance bench-stats: {n} bench pods still listed after cleanup");
                 failed = true;
@@ -202,120 +141,35 @@ public static class StatsBench
         return failed ? 1 : 0;
     }
 
-    private static async Task StartPodAsync(RuntimeService.RuntimeServiceClient runtime, Options o, string name,
-        System.Collections.Concurrent.ConcurrentQueue<string> ids, Func<CallOptions> call)
+    /// <summary>One bench pod in the cgroup parent /<see cref="CgroupRoot"/>/pod&lt;uid&gt;, its ids noted in <paramref name="ids"/>.</summary>
+    private static async Task StartPodAsync(PodBench bench, string name, System.Collections.Concurrent.ConcurrentQueue<string> ids)
     {
-        var uid = Guid.NewGuid().ToString();
-        var config = new PodSandboxConfig
-        {
-            Metadata = new PodSandboxMetadata { Name = name, Namespace = PodNamespace, Uid = uid, Attempt = 0 },
-            LogDirectory = Path.Combine(o.LogDir, name),
-            Labels = { [LabelKey] = LabelValue },
-            Linux = new LinuxPodSandboxConfig
-            {
-                // As the kubelet sets it (cgroupfs driver): containerd reports no pod stats without one.
-                CgroupParent = $"/{CgroupRoot}/pod{uid}",
-                SecurityContext = new LinuxSandboxSecurityContext
-                {
-                    NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Node, Pid = NamespaceMode.Container, Ipc = NamespaceMode.Pod },
-                },
-            },
-        };
-        Directory.CreateDirectory(config.LogDirectory);
+        var config = bench.NewPodConfig(name);
+        var uid = config.Metadata.Uid;
+
+        // As the kubelet sets it (cgroupfs driver): containerd reports no pod stats without one.
+        config.Linux.CgroupParent = $"/{CgroupRoot}/pod{uid}";
         ids.Enqueue("pod" + uid);
-        var pod = (await runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config }, call())).PodSandboxId;
-        ids.Enqueue(pod);
-        var ctr = (await runtime.CreateContainerAsync(
-            new CreateContainerRequest
-            {
-                PodSandboxId = pod,
-                SandboxConfig = config,
-                Config = new ContainerConfig
-                {
-                    Metadata = new ContainerMetadata { Name = "sleep", Attempt = 0 },
-                    Image = new ImageSpec { Image = o.Image },
-                    Command = { "sleep", "3600" },
-                    LogPath = "sleep/0.log",
-                    Labels = { [LabelKey] = LabelValue },
-                    Linux = new LinuxContainerConfig(),
-                },
-            },
-            call())).ContainerId;
-        ids.Enqueue(ctr);
-        await runtime.StartContainerAsync(new StartContainerRequest { ContainerId = ctr }, call());
+        await bench.StartSleepPodAsync(config, ids.Enqueue);
     }
 
-    /// <summary>Median and p95 (nearest rank) in milliseconds.</summary>
-    private static (double Median, double P95) Stats(List<double> values)
+    private sealed class Options : PodBenchOptions
     {
-        var v = values.Order().ToList();
-        var median = v.Count % 2 == 1 ? v[v.Count / 2] : (v[(v.Count / 2) - 1] + v[v.Count / 2]) / 2;
-        var p95 = v[Math.Max(0, (int)Math.Ceiling(0.95 * v.Count) - 1)];
-        return (median, p95);
-    }
-
-    private sealed class Options
-    {
-        public string Endpoint { get; private set; } = "";
-
-        public string Image { get; private set; } = "";
-
-        public List<string> Pulls { get; } = [];
-
-        public string LogDir { get; private set; } = "";
-
         public int Containers { get; private set; } = 100;
 
         public int Iterations { get; private set; } = 50;
 
         public int Warmup { get; private set; } = 5;
 
-        public string? IdsFile { get; private set; }
-
-        public int TimeoutSeconds { get; private set; } = 120;
-
-        public bool Help { get; private set; }
-
-        public static Options Parse(string[] args)
+        protected override bool ParseOption(string name, Func<string> value)
         {
-            var o = new Options();
-            for (var i = 0; i < args.Length; i++)
+            switch (name)
             {
-                string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-                switch (args[i])
-                {
-                    case "--endpoint": o.Endpoint = Value(); break;
-                    case "--image": o.Image = Value(); break;
-                    case "--pull": o.Pulls.Add(Value()); break;
-                    case "--log-dir": o.LogDir = Value(); break;
-                    case "--containers": o.Containers = PositiveInt(Value(), "--containers"); break;
-                    case "--iterations": o.Iterations = PositiveInt(Value(), "--iterations"); break;
-                    case "--warmup": o.Warmup = PositiveInt(Value(), "--warmup"); break;
-                    case "--ids-file": o.IdsFile = Value(); break;
-                    case "--timeout-seconds": o.TimeoutSeconds = PositiveInt(Value(), "--timeout-seconds"); break;
-                    case "-h" or "--help": o.Help = true; return o;
-                    default: throw new ArgumentException($"unknown argument '{args[i]}'");
-                }
+                case "--containers": Containers = PositiveInt(value(), "--containers"); return true;
+                case "--iterations": Iterations = PositiveInt(value(), "--iterations"); return true;
+                case "--warmup": Warmup = PositiveInt(value(), "--warmup"); return true;
+                default: return base.ParseOption(name, value);
             }
-
-            if (o.Endpoint.Length == 0 || o.Image.Length == 0 || o.LogDir.Length == 0)
-            {
-                throw new ArgumentException("--endpoint, --image and --log-dir are required");
-            }
-
-            if (!Path.IsPathRooted(o.LogDir))
-            {
-                throw new ArgumentException($"--log-dir: '{o.LogDir}' is not an absolute path");
-            }
-
-            return o;
         }
-
-        private static int PositiveInt(string v, string what) =>
-            int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
-                ? n
-                : throw new ArgumentException($"{what}: '{v}' is not a positive integer");
     }
-
-    private sealed class BenchException(string message) : Exception(message);
 }
