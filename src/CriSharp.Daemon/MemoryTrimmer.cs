@@ -58,10 +58,11 @@ public sealed class MemoryTrimmer(ILogger logger) : IAsyncDisposable
     internal void Trim()
     {
         var before = Environment.WorkingSet;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         NativeHeap.Trim();
-        logger.Debug("memory trimmed after a burst: working set {BeforeMiB:F1} -> {AfterMiB:F1} MiB",
-            before / 1048576.0, Environment.WorkingSet / 1048576.0);
+        logger.Debug("memory trimmed after a burst in {DurationMs:F1} ms: working set {BeforeMiB:F1} -> {AfterMiB:F1} MiB",
+            System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds, before / 1048576.0, Environment.WorkingSet / 1048576.0);
     }
 
     public async ValueTask DisposeAsync()
