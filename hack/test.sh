@@ -52,13 +52,17 @@ dotnet_tests() {
   [[ $f -eq 0 ]] || problems+=("$name: $f failed")
 }
 
+# CONFORMANCE_FOCUS=REGEX runs only the matching conformance cases (for working on a few).
+FOCUS_ARGS=()
+[[ -n ${CONFORMANCE_FOCUS:-} ]] && FOCUS_ARGS=(--focus "$CONFORMANCE_FOCUS")
+
 # Adds the counts from the conformance runner's closing line.
 conformance_run() {
   local name=$1; shift
   local out rc line
   out=$(mktemp)
   echo "=== $name"
-  "$CONFORMANCE" "$@" 2>&1 | tee "$out"
+  "$CONFORMANCE" "$@" "${FOCUS_ARGS[@]}" 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
   rm -f "$out"

@@ -32,6 +32,9 @@ public sealed class TestRegistry(string host)
     /// <summary>Full reference of a test image, e.g. <c>Image("busybox:latest")</c>.</summary>
     public string Image(string nameAndTag) => $"{Host}/{Namespace}/{nameAndTag}";
 
+    /// <summary>Full reference of an image outside <c>crisharp-test/</c>, e.g. <c>Path(CritestImages.Busybox)</c>.</summary>
+    public string Path(string pathAndTag) => $"{Host}/{pathAndTag}";
+
     /// <summary>Repository without tag, e.g. <c>Repository("busybox")</c> = <c>HOST:PORT/crisharp-test/busybox</c>.</summary>
     public string Repository(string name) => $"{Host}/{Namespace}/{name}";
 
