@@ -9,6 +9,7 @@ using CriSharp.Runtime.Containers;
 using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Events;
 using CriSharp.Runtime.Monitor;
+using CriSharp.Runtime.Oci;
 using CriSharp.Runtime.Pods;
 using CriSharp.Runtime;
 using CriSharp.Streaming;
@@ -27,6 +28,7 @@ public static class CriServices
         services.AddSingleton(config);
         services.AddSingleton(logger);
         services.AddSingleton<RuntimeReadinessProbe>();
+        services.AddSingleton<HandlerFeatureProbe>();
         services.AddSingleton<NetworkReadinessProbe>();
         services.AddSingleton<PodCidrState>();
         var root = config.Current.Root;
@@ -71,8 +73,9 @@ public static class CriServices
         {
             o.Interceptors.Add<CallLoggingInterceptor>();
             o.MaxReceiveMessageSize = MaxMessageBytes;
-            // ExecSync answers carry up to 16 MiB of stdout and of stderr (ExecSyncRunner.MaxOutputBytes each).
-            o.MaxSendMessageSize = 2 * ExecSyncRunner.MaxOutputBytes + 1024 * 1024;
+            // ExecSync answers stay under 16 MiB (ExecSyncRunner.MaxOutputBytes for both streams together); other
+            // large lists are still sent to a client that accepts more than kubelet's default.
+            o.MaxSendMessageSize = 2 * MaxMessageBytes;
             o.EnableDetailedErrors = true;
         });
         return services;
@@ -98,5 +101,7 @@ public static class CriServices
         await services.GetRequiredService<CniNetwork>().RecoverAsync(sandboxes.All().Select(p => p.Id).ToHashSet(), CancellationToken.None);
         await containers.RecoverAsync(CancellationToken.None);
         log.Information("recovered {Pods} pod sandboxes and {Containers} containers", sandboxes.All().Count, containerRecords.All().Count);
+        // After recovery, so the probe containers never race the reconciliation of the handlers' state roots.
+        services.GetRequiredService<HandlerFeatureProbe>().Start();
     }
 }

@@ -41,7 +41,7 @@ static class RuntimeMapping
                 ReadonlyRootfs = sec?.ReadonlyRootfs ?? false,
                 SupplementalGroups = [.. sec?.SupplementalGroups ?? []],
                 Privileged = sec?.Privileged ?? false,
-                Seccomp = ToProfile(sec?.Seccomp, sec?.SeccompProfilePath),
+                Seccomp = ToSeccompProfile(sec?.Seccomp, sec?.SeccompProfilePath),
                 Apparmor = ToProfile(sec?.Apparmor, null),
                 Selinux = sec?.SelinuxOptions is { } s ? new SelinuxSpec(s.User, s.Role, s.Type, s.Level) : new(),
             },
@@ -87,7 +87,7 @@ static class RuntimeMapping
                 // kubelet sends empty lists for the Unmasked procMount; absent security context means defaults.
                 MaskedPaths = sec == null ? null : [.. sec.MaskedPaths],
                 ReadonlyPaths = sec == null ? null : [.. sec.ReadonlyPaths],
-                Seccomp = ToProfile(sec?.Seccomp, sec?.SeccompProfilePath),
+                Seccomp = ToSeccompProfile(sec?.Seccomp, sec?.SeccompProfilePath),
                 Apparmor = ToProfile(sec?.Apparmor, sec?.ApparmorProfile),
                 Selinux = sec?.SelinuxOptions is { } s ? new SelinuxSpec(s.User, s.Role, s.Type, s.Level) : new(),
             },
@@ -150,6 +150,21 @@ static class RuntimeMapping
             _ when legacyPath.StartsWith("localhost/", StringComparison.Ordinal) => new ProfileSpec(ProfileKind.Localhost, legacyPath["localhost/".Length..]),
             _ => new ProfileSpec(ProfileKind.Localhost, legacyPath),
         };
+    }
+
+    /// <summary>
+    /// The structured seccomp profile wins; the deprecated path field takes only "runtime/default", "docker/default",
+    /// "unconfined" and "localhost/&lt;absolute path&gt;" (kubelet's values): anything else is refused, not guessed at.
+    /// </summary>
+    static ProfileSpec ToSeccompProfile(P.SecurityProfile? p, string? legacyPath)
+    {
+        const string field = "linux.security_context.seccomp_profile_path";
+        if (p != null || string.IsNullOrEmpty(legacyPath)) return ToProfile(p, legacyPath);
+        if (legacyPath is "unconfined" or "runtime/default" or "docker/default") return ToProfile(null, legacyPath);
+        if (legacyPath.StartsWith("localhost/", StringComparison.Ordinal) && Path.IsPathRooted(legacyPath["localhost/".Length..]))
+            return new ProfileSpec(ProfileKind.Localhost, legacyPath["localhost/".Length..]);
+        throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.InvalidArgument,
+            $"{field}: '{legacyPath}' is not one of runtime/default, docker/default, unconfined or localhost/<absolute path>"));
     }
 
     /// <summary>CRI's Signal enum name ("SIGRTMINPLUS3") as a signal name the engine parses ("SIGRTMIN+3"); "" for the default.</summary>

@@ -13,6 +13,20 @@ public sealed partial class RuntimeService
         if (string.IsNullOrWhiteSpace(request.Config.Image?.Image))
             throw new RpcException(new Status(StatusCode.InvalidArgument, "config.image.image is required"));
         var spec = RuntimeMapping.ToContainerSpec(request.Config);
-        return Engine(async () => new CreateContainerResponse { ContainerId = (await containers.CreateAsync(sandboxId, spec, context.CancellationToken)).Id });
+        return Engine(async () =>
+        {
+            await RequireRecursiveReadOnlyAsync(sandboxId, spec);
+            return new CreateContainerResponse { ContainerId = (await containers.CreateAsync(sandboxId, spec, context.CancellationToken)).Id };
+        });
+    }
+
+    /// <summary>A recursive read-only mount on a handler whose probe found none would silently be only read-only.</summary>
+    async Task RequireRecursiveReadOnlyAsync(string sandboxId, CriSharp.Runtime.Containers.ContainerSpec spec)
+    {
+        if (!spec.Mounts.Any(m => m.RecursiveReadOnly) || sandboxes.Find(sandboxId) is not { } pod) return;
+        var handler = pod.RuntimeHandler.Length > 0 ? pod.RuntimeHandler : config.Current.DefaultRuntime;
+        if (!await handlerFeatures.SupportsRecursiveReadOnlyAsync(handler))
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"config.mounts: runtime handler '{handler}' does not support recursive read-only mounts on this host"));
     }
 }

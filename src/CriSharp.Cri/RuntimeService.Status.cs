@@ -8,7 +8,7 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
+    public override async Task<StatusResponse> Status(StatusRequest request, ServerCallContext context)
     {
         var response = new StatusResponse
         {
@@ -20,14 +20,29 @@ public sealed partial class RuntimeService
                     Condition("NetworkReady", networkProbe.Check()),
                 },
             },
+            // Strict supplemental groups: only the image's primary group and the requested ones (OciSpecGenerator).
+            Features = new RuntimeFeatures { SupplementalGroupsPolicy = true },
         };
+        // One entry per configured handler, and "" for the default one (the handler a pod gets when it names none).
+        var handlers = await handlerFeatures.ResultsAsync().WaitAsync(context.CancellationToken);
+        var defaultName = config.Current.DefaultRuntime;
+        if (handlers.TryGetValue(defaultName, out var defaultHandler))
+            response.RuntimeHandlers.Add(Handler("", defaultHandler));
+        foreach (var h in handlers.Values)
+            response.RuntimeHandlers.Add(Handler(h.Name, h));
         if (request.Verbose)
         {
             response.Info["config"] = JsonSerializer.Serialize(config.Current, ConfigJsonContext.Default.DaemonConfig);
             response.Info["podCIDRs"] = JsonSerializer.Serialize(podCidr.Cidrs.ToArray(), ConfigJsonContext.Default.StringArray);
         }
-        return Task.FromResult(response);
+        return response;
     }
+
+    static RuntimeHandler Handler(string name, CriSharp.Runtime.Oci.HandlerFeatures f) => new()
+    {
+        Name = name,
+        Features = new RuntimeHandlerFeatures { RecursiveReadOnlyMounts = f.RecursiveReadOnlyMounts, UserNamespaces = f.UserNamespaces },
+    };
 
     static RuntimeCondition Condition(string type, Readiness r) =>
         new() { Type = type, Status = r.Ready, Reason = r.Reason, Message = r.Message };

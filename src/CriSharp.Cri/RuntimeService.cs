@@ -16,6 +16,7 @@ namespace CriSharp.Cri;
 public sealed partial class RuntimeService(
     LiveConfig config,
     RuntimeReadinessProbe runtimeProbe,
+    CriSharp.Runtime.Oci.HandlerFeatureProbe handlerFeatures,
     NetworkReadinessProbe networkProbe,
     PodCidrState podCidr,
     PodManager pods,

@@ -326,7 +326,7 @@ public sealed class ContainerManager
         var c = _containers.Find(id) ?? throw new ObjectNotFoundException($"container {id} not found");
         if (c.State != ContainerState.Running)
             throw new WrongStateException($"container {c.Id} is not running, so its log cannot be reopened");
-        await _monitor.ReopenLogAsync(c.BundleDir, ct);
+        await _monitor.ReopenLogAsync(c.BundleDir, c.LogPath, ct);
     }
 
     /// <summary>

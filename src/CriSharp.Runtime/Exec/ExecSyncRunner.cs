@@ -5,21 +5,25 @@ using Serilog;
 
 namespace CriSharp.Runtime.Exec;
 
-/// <summary>What an ExecSync command did: its output (each stream capped) and exit code.</summary>
+/// <summary>What an ExecSync command did: its output (both streams together capped) and exit code.</summary>
 public sealed record ExecSyncResult(byte[] Stdout, byte[] Stderr, int ExitCode);
 
 /// <summary>An exec's timeout expired; the command and its children were killed (→ DeadlineExceeded).</summary>
 public sealed class ExecTimeoutException(string message) : Exception(message);
 
 /// <summary>
-/// ExecSync, the kubelet's exec-probe path: `runtime exec --process` with stdout/stderr collected (each capped at
-/// <see cref="MaxOutputBytes"/>; the excess is read and dropped), an optional timeout that kills the command and
+/// ExecSync, the kubelet's exec-probe path: `runtime exec --process` with stdout/stderr collected (together capped at
+/// <see cref="MaxOutputBytes"/>, first come first kept; the excess is read and dropped), an optional timeout that kills the command and
 /// everything it started, and a bounded drain so a background child holding stdout cannot hang the call.
 /// One runtime process per call and nothing else on the fast path.
 /// </summary>
 public sealed class ExecSyncRunner(ExecTargets targets, ExecProcessSpecs specs, ILogger log)
 {
-    public const int MaxOutputBytes = 16 * 1024 * 1024;
+    /// <summary>
+    /// stdout + stderr kept per call: kubelet's and crictl's gRPC clients refuse a reply over 16 MiB, so the two
+    /// streams together stay 1 KiB under it, leaving room for the reply's framing (field tags, lengths, exit code).
+    /// </summary>
+    public const int MaxOutputBytes = 16 * 1024 * 1024 - 1024;
 
     /// <summary>How long output may still arrive after the command's main process ended.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromMilliseconds(500);
@@ -38,8 +42,9 @@ public sealed class ExecSyncRunner(ExecTargets targets, ExecProcessSpecs specs, 
             // Read through the epoll-driven FdStream: waiting on output holds no thread, and a read can be abandoned.
             using var outPipe = ExecSession.Dup(proc.Stdout!, FileAccess.Read);
             using var errPipe = ExecSession.Dup(proc.Stderr!, FileAccess.Read);
-            var stdout = new CappedBuffer(MaxOutputBytes);
-            var stderr = new CappedBuffer(MaxOutputBytes);
+            var budget = new OutputBudget(MaxOutputBytes);
+            var stdout = new CappedBuffer(budget);
+            var stderr = new CappedBuffer(budget);
             var pumps = Task.WhenAll(stdout.FillAsync(outPipe), stderr.FillAsync(errPipe));
 
             using var deadline = timeout > TimeSpan.Zero ? new CancellationTokenSource(timeout) : new CancellationTokenSource();
@@ -130,8 +135,25 @@ public sealed class ExecSyncRunner(ExecTargets targets, ExecProcessSpecs specs, 
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
-    /// <summary>Reads a stream to its end, keeping the first <c>cap</c> bytes and dropping the rest.</summary>
-    sealed class CappedBuffer(int cap)
+    /// <summary>The bytes both streams of one exec may still keep.</summary>
+    sealed class OutputBudget(int bytes)
+    {
+        int _left = bytes;
+
+        /// <summary>Takes up to <paramref name="wanted"/> bytes of the budget; returns how many were granted.</summary>
+        public int Take(int wanted)
+        {
+            lock (this)
+            {
+                var granted = Math.Min(_left, wanted);
+                _left -= granted;
+                return granted;
+            }
+        }
+    }
+
+    /// <summary>Reads a stream to its end, keeping what the shared budget allows and dropping the rest.</summary>
+    sealed class CappedBuffer(OutputBudget budget)
     {
         readonly MemoryStream _kept = new();
 
@@ -143,10 +165,10 @@ public sealed class ExecSyncRunner(ExecTargets targets, ExecProcessSpecs specs, 
                 int n;
                 while ((n = await source.ReadAsync(buffer).ConfigureAwait(false)) > 0)
                 {
-                    lock (_kept)
+                    var granted = budget.Take(n);
+                    if (granted > 0)
                     {
-                        var room = cap - (int)_kept.Length;
-                        if (room > 0) _kept.Write(buffer, 0, Math.Min(room, n));
+                        lock (_kept) _kept.Write(buffer, 0, granted);
                     }
                 }
             }

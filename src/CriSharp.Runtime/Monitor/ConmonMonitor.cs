@@ -192,9 +192,12 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
         return new ContainerProcess(pid, conmonPid);
     }
 
-    /// <summary>Asks conmon to reopen the container log (after rotation) without waiting for the new file.</summary>
-    public Task ReopenLogAsync(string bundle, CancellationToken ct = default) =>
-        ReopenLogAsync(bundle, null, TimeSpan.FromSeconds(5), ct);
+    /// <summary>
+    /// Asks conmon to reopen the container log (after rotation) and waits until the new file exists, because
+    /// kubelet's log rotation (and critest) look for it as soon as the call returns.
+    /// </summary>
+    public Task ReopenLogAsync(string bundle, string logPath, CancellationToken ct = default) =>
+        ReopenLogAsync(bundle, logPath.Length > 0 ? logPath : null, TimeSpan.FromSeconds(10), ct);
 
     /// <summary>
     /// Asks conmon (through the bundle's `ctl` FIFO) to reopen the container log file, as after log rotation;

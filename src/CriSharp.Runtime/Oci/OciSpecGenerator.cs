@@ -284,6 +284,9 @@ public static class OciSpecGenerator
     /// </summary>
     internal static ResolvedUser ResolveUser(string rootfs, SecuritySpec security, string? imageUser)
     {
+        // kubelet's rule (and CRI-O's): a group without a user would run as the image's user with a foreign group.
+        if (security.RunAsGroup is not null && security.RunAsUser is null && security.RunAsUsername.Length == 0)
+            throw new SpecException("linux.security_context.run_as_group", "run_as_group is set without run_as_user or run_as_username");
         var db = new RootfsUserDatabase(rootfs);
         uint uid, gid;
         string? name;
@@ -461,10 +464,11 @@ public static class OciSpecGenerator
     static OciSeccomp? Seccomp(SecuritySpec security, List<string> bounding)
     {
         const string field = "linux.security_context.seccomp";
+        // A privileged container runs unconfined whatever profile it names (Kubernetes' rule; CRI-O and containerd).
+        if (security.Privileged) return null;
         return security.Seccomp.Kind switch
         {
             ProfileKind.Localhost => SeccompProfiles.LoadLocalhost(security.Seccomp.LocalhostRef, field),
-            _ when security.Privileged => null,
             ProfileKind.RuntimeDefault => SeccompProfiles.RuntimeDefault(bounding),
             _ => null,
         };

@@ -17,7 +17,7 @@ public static class PodFiles
     }
 
     public static string HostnameOf(SandboxSpec spec, bool hostNetwork) =>
-        hostNetwork ? System.Net.Dns.GetHostName() : spec.Hostname.Length > 0 ? spec.Hostname : spec.Name;
+        hostNetwork || spec.Hostname.Length == 0 ? System.Net.Dns.GetHostName() : spec.Hostname;
 
     /// <summary>Rewrites /etc/hosts once the pod has IPs (the network hook runs after the files exist).</summary>
     public static void UpdateHosts(PodSandbox pod, bool hostNetwork)

@@ -51,6 +51,8 @@ public sealed class PodManager(
             throw new InvalidRequestException("config.log_directory", $"must be an absolute path, got '{spec.LogDirectory}'");
         if (spec.Hostname.Any(c => c is '/' or '\0' || char.IsWhiteSpace(c)))
             throw new InvalidRequestException("config.hostname", $"'{spec.Hostname}' is not a valid hostname");
+        if (spec.Hostname.Length > 64) // the kernel's limit (HOST_NAME_MAX)
+            throw new InvalidRequestException("config.hostname", $"'{spec.Hostname}' is longer than 64 characters");
         var ns = spec.Security.Namespaces;
         try
         {

@@ -57,7 +57,7 @@ public sealed class ContainerSpecFixture : IAsyncLifetime
 /// cgroup limits, OOM, PID namespace, pod files, env and command rules), read from its logged output, on
 /// both runtime handlers.
 /// </summary>
-public sealed class ContainerSpecTests(ContainerSpecFixture f) : IClassFixture<ContainerSpecFixture>
+public sealed partial class ContainerSpecTests(ContainerSpecFixture f) : IClassFixture<ContainerSpecFixture>
 {
     const string DefaultCapMask = "00000000a80425fb";
     static int _podCounter;

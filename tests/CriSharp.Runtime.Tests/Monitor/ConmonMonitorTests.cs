@@ -152,7 +152,7 @@ public sealed class ConmonMonitorTests(MonitorHost host, ITestOutputHelper outpu
         await Within(ExitOf(id).Task, TimeSpan.FromSeconds(2), "exit event");
         // conmon is gone: reopening must fail at once instead of blocking on the FIFO.
         await WaitForAsync(() => !MonitorHost.IsAlive(ConmonMonitor.ReadConmonPid(bundle) ?? 0), "conmon exit");
-        await Assert.ThrowsAsync<InvalidOperationException>(() => monitor.ReopenLogAsync(bundle));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => monitor.ReopenLogAsync(bundle, ""));
     }
 
     static async Task WaitForAsync(Func<bool> condition, string what)

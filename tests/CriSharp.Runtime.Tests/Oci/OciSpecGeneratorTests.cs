@@ -210,6 +210,11 @@ public sealed class OciSpecGeneratorTests : IDisposable
 
         var e = Assert.Throws<SpecException>(() => _f.Generate(WithSecurity(s => s with { RunAsUsername = "nobody-here" })));
         Assert.Contains("nobody-here", e.Message);
+
+        var groupOnly = Assert.Throws<SpecException>(() => _f.Generate(WithSecurity(s => s with { RunAsGroup = 3000 }), image));
+        Assert.Equal("linux.security_context.run_as_group", groupOnly.Field);
+        var withName = _f.Generate(WithSecurity(s => s with { RunAsUsername = "other", RunAsGroup = 3000 }), image);
+        Assert.Equal((1001u, 3000u), (withName.Process!.User.Uid, withName.Process.User.Gid));
     }
 
     [Fact]
@@ -403,13 +408,15 @@ public sealed class OciSpecGeneratorTests : IDisposable
     }
 
     [Fact]
-    public void Privileged_gets_no_seccomp_unless_localhost()
+    public void Privileged_gets_no_seccomp_even_with_a_localhost_profile()
     {
         var profile = Path.Combine(_f.Root, "profile.json");
         File.WriteAllText(profile, """{"defaultAction":"SCMP_ACT_LOG","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}""");
         var sandbox = _f.Sandbox(privileged: true);
         Assert.Null(_f.Generate(WithSecurity(s => s with { Privileged = true, Seccomp = new(ProfileKind.RuntimeDefault) }), sandbox: sandbox).Linux!.Seccomp);
-        var local = _f.Generate(WithSecurity(s => s with { Privileged = true, Seccomp = new(ProfileKind.Localhost, profile) }), sandbox: sandbox).Linux!.Seccomp!;
+        Assert.Null(_f.Generate(WithSecurity(s => s with { Privileged = true, Seccomp = new(ProfileKind.Localhost, profile) }), sandbox: sandbox).Linux!.Seccomp);
+        // The same profile applies to an unprivileged container.
+        var local = _f.Generate(WithSecurity(s => s with { Seccomp = new(ProfileKind.Localhost, profile) })).Linux!.Seccomp!;
         Assert.Equal("SCMP_ACT_LOG", local.DefaultAction);
         Assert.Equal(13u, local.Syscalls![0].ErrnoRet);
     }

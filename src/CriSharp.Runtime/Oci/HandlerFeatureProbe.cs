@@ -1,0 +1,115 @@
+using System.Text.Json;
+using CriSharp.Configuration;
+using CriSharp.Linux;
+using Serilog;
+
+namespace CriSharp.Runtime.Oci;
+
+/// <summary>What one runtime handler can do, as Status advertises it per handler.</summary>
+public sealed record HandlerFeatures(string Name, bool RecursiveReadOnlyMounts, bool UserNamespaces);
+
+/// <summary>
+/// Finds out, once per handler and daemon start, what each configured OCI runtime really does on this kernel,
+/// instead of trusting version numbers: a recursive read-only bind mount is tried with a throwaway container
+/// (`runtime run`) whose process tries to write into a submount. Status (and critest, and kubelet 1.33+)
+/// use the result to decide which pods and mounts to send; CreateContainer refuses what a handler cannot do.
+/// </summary>
+public sealed class HandlerFeatureProbe(LiveConfig config, ILogger log)
+{
+    /// <summary>A static shell for the probe container (Debian's busybox-static); the rootfs holds nothing else.</summary>
+    public const string ProbeShell = "/bin/busybox";
+
+    readonly Lazy<Task<IReadOnlyDictionary<string, HandlerFeatures>>> _results = new(() => ProbeAllAsync(config, log, ProbeShell));
+
+    /// <summary>Starts the probes in the background (at daemon start), so the first Status does not wait long.</summary>
+    public void Start() => _ = _results.Value;
+
+    /// <summary>The features of every handler configured at start, keyed by handler name.</summary>
+    public Task<IReadOnlyDictionary<string, HandlerFeatures>> ResultsAsync() => _results.Value;
+
+    /// <summary>Whether <paramref name="handler"/> makes a read-only bind mount read-only recursively.</summary>
+    public async Task<bool> SupportsRecursiveReadOnlyAsync(string handler) =>
+        (await ResultsAsync().ConfigureAwait(false)).TryGetValue(handler, out var f) && f.RecursiveReadOnlyMounts;
+
+    static async Task<IReadOnlyDictionary<string, HandlerFeatures>> ProbeAllAsync(LiveConfig config, ILogger log, string shell)
+    {
+        var c = config.Current;
+        var dir = Path.Combine(c.StateDir, "probes");
+        // A probe cut short by a crash leaves its tmpfs and bundle: nothing else lives here.
+        if (Directory.Exists(dir))
+        {
+            Mounts.UnmountAllUnder(dir);
+            try { Directory.Delete(dir, recursive: true); }
+            catch (IOException e) { log.Warning("cannot remove old probe bundles in {Dir}: {Error}", dir, e.Message); }
+        }
+        // Handlers are probed one after the other: each is a short container start, and the host has few cores.
+        var results = new Dictionary<string, HandlerFeatures>(StringComparer.Ordinal);
+        foreach (var (name, handler) in c.Runtimes)
+        {
+            var rro = await ProbeRecursiveReadOnlyAsync(name, handler, dir, shell, log).ConfigureAwait(false);
+            results[name] = new HandlerFeatures(name, rro, UserNamespaces: false);
+        }
+        return results;
+    }
+
+    static async Task<bool> ProbeRecursiveReadOnlyAsync(string name, RuntimeHandlerConfig handler, string probesDir, string shell, ILogger log)
+    {
+        if (!File.Exists(handler.Path) || !File.Exists(shell))
+        {
+            log.Warning("runtime handler {Handler}: recursive read-only mounts not probed: {Missing} is missing",
+                name, File.Exists(handler.Path) ? shell : handler.Path);
+            return false;
+        }
+        var id = $"crisharp-probe-rro-{name}-{Guid.NewGuid():N}"[..48];
+        var bundle = Path.Combine(probesDir, id);
+        var source = Path.Combine(bundle, "source");
+        var submount = Path.Combine(source, "sub");
+        var mounted = false;
+        try
+        {
+            foreach (var d in new[] { "rootfs/dev", "rootfs/proc", "rootfs/probe", "source/sub" })
+                Directory.CreateDirectory(Path.Combine(bundle, d));
+            File.Copy(shell, Path.Combine(bundle, "rootfs", "sh"));
+            Mounts.MountTmpfs(submount, sizeBytes: 64 * 1024);
+            mounted = true;
+            var spec = new OciSpec
+            {
+                Process = new OciProcess
+                {
+                    Args = ["/sh", "-c", "if touch /probe/sub/w 2>/dev/null; then echo writable; else echo read-only; fi"],
+                    Env = ["PATH=/"],
+                },
+                Root = new OciRoot { Path = "rootfs", Readonly = true },
+                Mounts =
+                [
+                    new OciMount { Destination = "/proc", Type = "proc", Source = "proc" },
+                    new OciMount { Destination = "/probe", Type = "bind", Source = source, Options = ["rbind", "rro", "rprivate"] },
+                ],
+                Linux = new OciLinux { Namespaces = [new OciNamespace { Type = "mount" }, new OciNamespace { Type = "pid" }] },
+            };
+            await File.WriteAllTextAsync(Path.Combine(bundle, "config.json"), JsonSerializer.Serialize(spec, OciJsonContext.Default.OciSpec)).ConfigureAwait(false);
+            var result = await ProcessRunner.RunAsync(handler.Path, ["--root", handler.RootDir, "run", "--bundle", bundle, id],
+                TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
+            var works = result.ExitCode == 0 && result.Stdout.Trim() == "read-only" && !File.Exists(Path.Combine(submount, "w"));
+            if (works)
+                log.Debug("runtime handler {Handler}: recursive read-only mounts work", name);
+            else
+                log.Warning("runtime handler {Handler}: recursive read-only mounts do not work here (exit {Exit}: {Output})",
+                    name, result.ExitCode, (result.Stdout + " " + result.Stderr).Trim());
+            return works;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException or ExternalProgramException)
+        {
+            log.Warning("runtime handler {Handler}: recursive read-only probe failed: {Error}", name, e.Message);
+            return false;
+        }
+        finally
+        {
+            await ProcessRunner.RunAsync(handler.Path, ["--root", handler.RootDir, "delete", "--force", id], TimeSpan.FromSeconds(10), CancellationToken.None)
+                .ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            if (mounted) Mounts.Unmount(submount, detach: true);
+            try { Directory.Delete(bundle, recursive: true); }
+            catch (IOException) { }
+        }
+    }
+}
