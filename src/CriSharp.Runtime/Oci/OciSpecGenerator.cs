@@ -477,12 +477,15 @@ public static class OciSpecGenerator
     // ---- namespaces ---------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// A new mount namespace always; network/IPC/UTS join the sandbox's pinned files, share the host's in Node
-    /// mode (no entry) or are private; PID per the mode; a private cgroup namespace on cgroup v2 only.
+    /// A new mount namespace always; network/IPC/UTS are the pod's: they join the sandbox's pinned files, or share
+    /// the host's when the pod is in Node mode (no entry); PID per the container's mode; a private cgroup namespace
+    /// on cgroup v2 only. The pod decides network and IPC because they are pod-wide: a container config that leaves
+    /// its namespace options out (critest does, for a host-network pod) must not get a private, empty network.
     /// </summary>
     internal static List<OciNamespace> Namespaces(SpecInput input)
     {
         var modes = input.Container.Security.Namespaces;
+        var podModes = input.Sandbox.Spec.Security.Namespaces;
         var sandbox = input.Sandbox;
         var host = input.Host ?? HostFeatures.Current;
         var result = new List<OciNamespace> { new() { Type = "mount" } };
@@ -492,10 +495,10 @@ public static class OciSpecGenerator
             if (path.Length > 0) result.Add(new OciNamespace { Type = type, Path = path });
             else if (mode != NamespaceMode.Node) result.Add(new OciNamespace { Type = type });
         }
-        Pod("network", sandbox.NetNsPath, modes.Network);
-        Pod("ipc", sandbox.IpcNsPath, modes.Ipc);
+        Pod("network", sandbox.NetNsPath, podModes.Network);
+        Pod("ipc", sandbox.IpcNsPath, podModes.Ipc);
         // CRI has no UTS mode: the pod shares the host's UTS namespace exactly when it shares the host's network.
-        Pod("uts", sandbox.UtsNsPath, modes.Network);
+        Pod("uts", sandbox.UtsNsPath, podModes.Network);
 
         switch (modes.Pid)
         {
@@ -534,7 +537,7 @@ public static class OciSpecGenerator
         };
 
         // Host IPC shares the host's /dev/shm; otherwise the pod's tmpfs, or a private one if the pod has none.
-        if (security.Namespaces.Ipc == NamespaceMode.Node)
+        if (sandbox.Spec.Security.Namespaces.Ipc == NamespaceMode.Node)
             defaults.Add(Bind("/dev/shm", "/dev/shm", ["rprivate", "rw", "nosuid", "nodev", "noexec"]));
         else if (sandbox.ShmPath.Length > 0)
             defaults.Add(Bind("/dev/shm", sandbox.ShmPath, ["rprivate", "rw", "nosuid", "nodev", "noexec"]));

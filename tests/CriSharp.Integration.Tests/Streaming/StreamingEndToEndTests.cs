@@ -231,6 +231,35 @@ public sealed class StreamingEndToEndTests(StreamingBed bed) : IClassFixture<Str
         Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
     }
 
+    [Theory]
+    [InlineData("runc")]
+    [InlineData("crun")]
+    public async Task Port_forward_in_a_host_network_pod_reaches_the_nodes_localhost(string handler)
+    {
+        // critest's shape: only the network mode is set, so PID and IPC stay POD (an infra process holds the PID ns).
+        var port = 20000 + Random.Shared.Next(5000);
+        var token = "hostnet-" + Guid.NewGuid().ToString("N")[..8];
+        var config = bed.Net.PodConfig("pf-hostnet");
+        config.Linux.SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Node } };
+        var podId = (await Runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = handler })).PodSandboxId;
+        try
+        {
+            var id = await bed.StartContainerAsync(podId, config, "web", ["sh", "-c", $"mkdir -p /www && echo {token} > /www/index.html && exec httpd -f -p 127.0.0.1:{port} -h /www"]);
+            await bed.WaitForStateAsync(id, ContainerState.ContainerRunning);
+            // The container serves on the node's own loopback...
+            var direct = "";
+            for (var i = 0; i < 50 && !direct.Contains(token); i++)
+            {
+                try { direct = await new HttpClient().GetStringAsync($"http://127.0.0.1:{port}/"); }
+                catch (HttpRequestException) { await Task.Delay(100); }
+            }
+            Assert.Contains(token, direct);
+            // ...and a port-forward to the pod reaches the same server.
+            Assert.Contains(token, await GetOverSpdyAsync(podId, port));
+        }
+        finally { await Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId }); }
+    }
+
     /// <summary>An HTTP/1.0 GET through a SPDY port-forward (kubectl's stream pair), retried while httpd is still starting.</summary>
     async Task<string> GetOverSpdyAsync(string podId, int port = 8080)
     {

@@ -488,7 +488,7 @@ public sealed class OciSpecGeneratorTests : IDisposable
     public void Shm_is_host_with_host_ipc_and_a_private_tmpfs_without_a_pod_shm()
     {
         var hostIpc = _f.Generate(WithSecurity(s => s with { Namespaces = new NamespaceModes(Ipc: NamespaceMode.Node) }),
-            sandbox: _f.Sandbox(s => s with { IpcNsPath = "", ShmPath = "" }));
+            sandbox: _f.Sandbox(s => PodModes(s with { IpcNsPath = "", ShmPath = "" }, new NamespaceModes(Ipc: NamespaceMode.Node))));
         Assert.Equal("/dev/shm", At(hostIpc, "/dev/shm").Source);
 
         var own = _f.Generate(sandbox: _f.Sandbox(s => s with { ShmPath = "" }));
@@ -600,11 +600,26 @@ public sealed class OciSpecGeneratorTests : IDisposable
     {
         var spec = _f.Generate(
             WithSecurity(s => s with { Namespaces = new NamespaceModes(NamespaceMode.Node, NamespaceMode.Node, NamespaceMode.Node) }),
-            sandbox: _f.Sandbox(s => s with { NetNsPath = "", IpcNsPath = "", UtsNsPath = "", ShmPath = "", Spec = s.Spec with { Hostname = "" } }));
+            sandbox: _f.Sandbox(s => PodModes(s with { NetNsPath = "", IpcNsPath = "", UtsNsPath = "", ShmPath = "", Spec = s.Spec with { Hostname = "" } },
+                new NamespaceModes(NamespaceMode.Node, NamespaceMode.Node, NamespaceMode.Node))));
         Assert.Equal(["mount"], spec.Linux!.Namespaces!.Select(n => n.Type));
         Assert.Null(spec.Hostname);
         Assert.StartsWith("HOSTNAME=" + File.ReadAllText("/proc/sys/kernel/hostname").Trim(), spec.Process!.Env![1]);
     }
+
+    [Fact]
+    public void Network_and_ipc_follow_the_pod_even_when_the_container_leaves_them_out()
+    {
+        // critest's host-network web server: the container config has no namespace options at all.
+        var spec = _f.Generate(WithSecurity(s => s with { Namespaces = new NamespaceModes() }),
+            sandbox: _f.Sandbox(s => PodModes(s with { NetNsPath = "", UtsNsPath = "" }, new NamespaceModes(Network: NamespaceMode.Node))));
+        Assert.Empty(Ns(spec, "network"));
+        Assert.Empty(Ns(spec, "uts"));
+        Assert.Equal(["/run/crisharp/ns/ipc-1"], Ns(spec, "ipc"));
+    }
+
+    internal static PodSandbox PodModes(PodSandbox s, NamespaceModes modes) =>
+        s with { Spec = s.Spec with { Security = s.Spec.Security with { Namespaces = modes } } };
 
     [Fact]
     public void Pod_and_target_pid_join_the_given_namespace()
@@ -799,7 +814,7 @@ public sealed class OciSpecRuntimeTests : IDisposable
                 Namespaces = new NamespaceModes(NamespaceMode.Node, NamespaceMode.Container, NamespaceMode.Node),
             },
         });
-        var sandbox = _f.Sandbox(s => s with { NetNsPath = "", IpcNsPath = "", UtsNsPath = "", ShmPath = "" });
+        var sandbox = _f.Sandbox(s => OciSpecGeneratorTests.PodModes(s with { NetNsPath = "", IpcNsPath = "", UtsNsPath = "", ShmPath = "" }, container.Security.Namespaces));
         // Host facts are probed for real here: the cgroup layout and rlimits are what runc and crun will meet.
         var input = new SpecInput(container, sandbox, SpecFixture.Image(new ImageRunConfig { User = user }), _f.Rootfs, "/" + _id, null, _id);
         var spec = OciSpecGenerator.Generate(input);
