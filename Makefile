@@ -10,7 +10,7 @@ CONFORMANCE := conformance/CriSharp.Conformance/bin/$(CONFIG)/net10.0/cri-confor
 export CRISHARP_BIN := $(CURDIR)/$(BIN)
 export CONFIG
 
-.PHONY: all deps build run test unit-test integration-test conformance conformance-reference bench-pull bench-lifecycle bench-stats bench-exec clean
+.PHONY: all deps build run test unit-test integration-test conformance conformance-reference critest bench-pull bench-lifecycle bench-stats bench-exec clean
 
 all: build
 
@@ -69,6 +69,12 @@ bench-stats: build
 ## bench-exec: 200 sequential ExecSync `true` in a running container (median/p95), crisharp vs containerd
 bench-exec: build
 	@bash hack/bench-exec.sh
+
+## critest: run a critest binary you supply (cri-tools 1.36.0) offline in mirror mode and compare with
+## conformance/critest-expected.txt: make critest CRITEST=/path/to/critest [ENDPOINT=unix:///...]
+## (without ENDPOINT: a private crisharp with the mirrors; with it, that runtime must mirror the registries)
+critest: build
+	@bash hack/critest.sh "$(CRITEST)" $(if $(filter command line,$(origin ENDPOINT)),"$(ENDPOINT)")
 
 clean:
 	dotnet clean CriSharp.sln -c $(CONFIG) --nologo -v quiet

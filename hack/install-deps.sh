@@ -13,6 +13,7 @@ PACKAGES=(
   golang-go golang-google-grpc-dev    # old grpc-go client (path :authority)
   apache2-utils                       # htpasswd for the basic-auth registry
   clang zlib1g-dev                    # NativeAOT compiler's linker for the daemon
+  gcc libc6-dev procps                # critest image stand-ins (static C), pgrep for critest's busybox
   openssl ca-certificates curl jq
 )
 

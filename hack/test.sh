@@ -5,6 +5,8 @@
 # Usage: hack/test.sh [all|unit|integration|conformance|reference]
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=hack/lib/private-crisharp.sh
+source hack/lib/private-crisharp.sh
 CONFIG=${CONFIG:-Release}
 STAGE=${1:-all}
 BIN=src/CriSharp.Daemon/bin/$CONFIG/aot/crisharp
@@ -181,28 +183,7 @@ trap 'exit 130' INT TERM
 conformance_crisharp() {
   local dir pid
   dir=$(mktemp -d /run/crisharp-conformance.XXXXXX)
-  mkdir -p "$dir/net.d"
-  cat >"$dir/net.d/10-crisharp-test.conflist" <<CNI
-{"cniVersion":"1.0.0","name":"crisharp-test","plugins":[
-  {"type":"bridge","bridge":"$CRISHARP_BRIDGE","isGateway":true,"ipMasq":false,
-   "ipam":{"type":"host-local","ranges":[[{"subnet":"$CRISHARP_SUBNET"}]],"dataDir":"$dir/ipam"}},
-  {"type":"portmap","capabilities":{"portMappings":true}},
-  {"type":"loopback"}]}
-CNI
-  cat >"$dir/crisharp.toml" <<TOML
-root = "$dir/root"
-state_dir = "$dir/state"
-listen = "$dir/crisharp.sock"
-log_level = "debug"
-[network]
-conf_dir = "$dir/net.d"
-[stream]
-port = 0
-[runtimes.runc]
-root_dir = "$dir/state/runc"
-[runtimes.crun]
-root_dir = "$dir/state/crun"
-TOML
+  private_crisharp_config "$dir" "$CRISHARP_BRIDGE" "$CRISHARP_SUBNET"
   "$BIN" --config "$dir/crisharp.toml" --config-dir "$dir/crisharp.d" 2>"$dir/crisharp.log" &
   pid=$!
   for _ in $(seq 100); do [[ -S $dir/crisharp.sock ]] && break; sleep 0.1; done

@@ -7,6 +7,7 @@ namespace CriSharp.TestSupport
 {
     /// <summary>
     /// crisharp-testenv registry --port P [--variant anonymous|basic|token] [--push-images] [--with-large]
+    ///     (--push-images pushes the crisharp-test/ images and critest 1.36.0's images under their real paths)
     ///     [--user U] [--password P] [--allow-anonymous-pull]
     /// Runs a registry in the foreground until SIGTERM/SIGINT, printing "registry ready at 127.0.0.1:P".
     /// </summary>
@@ -100,6 +101,9 @@ namespace CriSharp.TestSupport
                     var images = await TestImages.PushDefaultAsync(registry, large, stop.Token).ConfigureAwait(false);
                     foreach (var img in images.Values)
                         Console.WriteLine($"image {img.Reference} {img.ManifestDigest}");
+                    // critest 1.36.0's images, under their real paths (mirror mode: hack/critest.sh).
+                    foreach (var (reference, digest) in await CritestImageSet.PushAsync(registry.BaseUri, registry.Credentials, stop.Token).ConfigureAwait(false))
+                        Console.WriteLine($"image {registry.Host}/{reference} {digest}");
                 }
                 Console.WriteLine($"registry ready at {registry.Host}");
                 Console.Out.Flush();

@@ -144,8 +144,8 @@ public static class TestImages
         _ => throw new ArgumentException($"unknown test image '{name}'", nameof(name)),
     };
 
-    private const string RootPasswd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
-    private const string RootGroup = "root:x:0:\nnogroup:x:65534:\n";
+    internal const string RootPasswd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+    internal const string RootGroup = "root:x:0:\nnogroup:x:65534:\n";
 
     private static LayerBuilder RootfsSkeleton() => new LayerBuilder()
         .Directory("bin").Directory("dev").Directory("etc").Directory("home").Directory("proc")
@@ -154,10 +154,10 @@ public static class TestImages
         .File("etc/passwd", RootPasswd).File("etc/group", RootGroup)
         .File("etc/hostname", "crisharp-test\n");
 
-    private static void AddApplets(LayerBuilder layer, string busybox)
+    private static void AddApplets(LayerBuilder layer, string busybox, IReadOnlySet<string>? except = null)
     {
         foreach (var applet in RunLines(busybox, "--list").Where(a => a.Length > 0 && a != "busybox" && !a.Contains('/')).Order(StringComparer.Ordinal))
-            layer.Symlink("bin/" + applet, "busybox");
+            if (except is null || !except.Contains(applet)) layer.Symlink("bin/" + applet, "busybox");
         // Scripts with "#!/usr/bin/env" work too.
         layer.Symlink("usr/bin/env", "../../bin/busybox");
     }
@@ -174,17 +174,29 @@ public static class TestImages
         return layer.Build();
     }
 
-    private static OciImage BuildBusyboxDyn()
+    private static OciImage BuildBusyboxDyn() => OciImage.Create([DynamicBusyboxLayer().Build()], new ImageConfig { Cmd = ["sh"] });
+
+    /// <summary>
+    /// A rootfs with Debian's dynamic busybox, its libraries and applet links, plus copies of the host
+    /// binaries <paramref name="hostBinaries"/> (e.g. /usr/bin/pgrep) with the libraries they need.
+    /// </summary>
+    internal static LayerBuilder DynamicBusyboxLayer(params string[] hostBinaries)
     {
-        var dir = DynamicBusyboxDir;
-        var busybox = Path.Combine(dir, "bin/busybox");
+        var busybox = Path.Combine(DynamicBusyboxDir, "bin/busybox");
         if (!File.Exists(busybox))
             throw new InvalidOperationException($"{busybox} not found: hack/install-deps.sh unpacks Debian's dynamic busybox there");
         var layer = RootfsSkeleton().HostFile("bin/busybox", busybox, 0x1ED);
-        foreach (var lib in SharedLibraries(busybox))
+        var libs = new SortedSet<string>(SharedLibraries(busybox), StringComparer.Ordinal);
+        foreach (var binary in hostBinaries)
+        {
+            if (!File.Exists(binary)) throw new InvalidOperationException($"{binary} not found on the host (hack/install-deps.sh installs it)");
+            layer.HostFile(binary.TrimStart('/'), binary, 0x1ED);
+            libs.UnionWith(SharedLibraries(binary));
+        }
+        foreach (var lib in libs)
             layer.HostFile(lib.TrimStart('/'), lib, 0x1ED);
-        AddApplets(layer, busybox);
-        return OciImage.Create([layer.Build()], new ImageConfig { Cmd = ["sh"] });
+        AddApplets(layer, busybox, hostBinaries.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal)!);
+        return layer;
     }
 
     /// <summary>Absolute paths of the shared libraries and ELF interpreter `ldd` reports for a binary.</summary>
@@ -295,7 +307,7 @@ public static class TestImages
         return OciImage.Create(layers, new ImageConfig { Cmd = ["sh"] });
     }
 
-    private static string[] RunLines(string file, params string[] args)
+    internal static string[] RunLines(string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
