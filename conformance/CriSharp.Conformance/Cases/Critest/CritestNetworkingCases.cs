@@ -17,7 +17,7 @@ public sealed class CritestNetworkingCases
     {
         var config = await ctx.PodConfigAsync("create-PodSandbox-with-DNS-config");
         config.DnsConfig = new DNSConfig { Servers = { "10.10.10.10" }, Searches = { "google.com" }, Options = { "ndots:8" } };
-        var podId = await ctx.RunCritestPodAsync(config);
+        var podId = await ctx.RunPodForImageAsync(config, ctx.Image(CritestImages.Busybox));
         var containerId = await ctx.StartDefaultContainerAsync(podId, config, "container-for-DNS-config-test-");
         var (stdout, stderr) = await ctx.ExecSyncAsync(containerId, "cat", "/etc/resolv.conf");
         foreach (var line in new[] { "nameserver 10.10.10.10", "search google.com", "options ndots:8" })
@@ -34,7 +34,7 @@ public sealed class CritestNetworkingCases
         const string hostname = "test-hostname";
         var config = await ctx.PodConfigAsync("create-PodSandbox-with-hostname");
         config.Hostname = hostname;
-        var podId = await ctx.RunCritestPodAsync(config);
+        var podId = await ctx.RunPodForImageAsync(config, ctx.Image(CritestImages.Busybox));
         var containerId = await ctx.StartDefaultContainerAsync(podId, config, "container-for-hostname-test-");
         var (stdout, stderr) = await ctx.ExecSyncAsync(containerId, "hostname");
         Check.True(string.Equals(stdout.Trim(), hostname, StringComparison.OrdinalIgnoreCase), $"hostname printed '{stdout.Trim()}', want '{hostname}'");
@@ -44,7 +44,7 @@ public sealed class CritestNetworkingCases
     [Case("runtime should support networking :: runtime should support port mapping with only container port [Conformance]")]
     public async Task ContainerPortOnly(CaseContext ctx)
     {
-        var (podId, config) = await ctx.PodWithPortMappingAsync(new PortMapping { ContainerPort = CritestStreamingSupport.WebServerPort });
+        var (podId, config) = await ctx.PodWithPortMappingAsync(ctx.Image(CritestImages.Nginx), new PortMapping { ContainerPort = CritestStreamingSupport.WebServerPort });
         await ctx.StartWebServerAsync(podId, config, ctx.Image(CritestImages.Nginx), "container-for-container-port");
         await ctx.CheckPodMainPageAsync(podId, CritestStreamingSupport.WebServerPort);
     }
@@ -52,7 +52,7 @@ public sealed class CritestNetworkingCases
     [Case("runtime should support networking :: runtime should support port mapping with host port and container port [Conformance]")]
     public async Task HostAndContainerPort(CaseContext ctx)
     {
-        var (podId, config) = await ctx.PodWithPortMappingAsync(new PortMapping
+        var (podId, config) = await ctx.PodWithPortMappingAsync(ctx.Image(CritestImages.Nginx), new PortMapping
         {
             ContainerPort = CritestStreamingSupport.WebServerPort,
             HostPort = CritestStreamingSupport.HostPortForPortMapping,

@@ -70,7 +70,7 @@ public sealed class CritestPodSandboxCases
     {
         var config = await ctx.PodConfigAsync("pod-sandbox-with-sysctls-");
         config.Linux.Sysctls[name] = value;
-        var podId = await ctx.RunCritestPodAsync(config);
+        var podId = await ctx.RunPodForImageAsync(config, ctx.Image(CritestImages.Busybox));
         var containerId = await ctx.StartDefaultContainerAsync(podId, config, containerPrefix);
         var path = "/proc/sys/" + name.Replace('.', '/');
         var (stdout, _) = await ctx.ExecSyncAsync(containerId, "cat", path);

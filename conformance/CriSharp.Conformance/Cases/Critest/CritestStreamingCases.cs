@@ -44,7 +44,7 @@ public sealed class CritestStreamingCases
     [Case("runtime should support streaming interfaces :: runtime should support attach [Conformance]")]
     public async Task Attach(CaseContext ctx)
     {
-        var (podId, podConfig) = await ctx.PodForContainerAsync();
+        var (podId, podConfig) = await ctx.PodForImageAsync(ctx.Image(CritestImages.Busybox));
         var config = new ContainerConfig
         {
             Metadata = new ContainerMetadata { Name = "container-for-attach-test" + Critest.Uuid(), Attempt = Critest.Attempt },
@@ -93,7 +93,7 @@ public sealed class CritestStreamingCases
     [Case("runtime should support streaming interfaces :: runtime should support portforward [Conformance]")]
     public async Task PortForward(CaseContext ctx)
     {
-        var (podId, config) = await ctx.PodWithPortMappingAsync(new PortMapping { ContainerPort = CritestStreamingSupport.WebServerPort });
+        var (podId, config) = await ctx.PodWithPortMappingAsync(ctx.Image(CritestImages.Nginx), new PortMapping { ContainerPort = CritestStreamingSupport.WebServerPort });
         await ctx.StartWebServerAsync(podId, config, ctx.Image(CritestImages.Nginx), "container-for-portforward-test");
         await ctx.CheckPodMainPageAsync(podId, CritestStreamingSupport.WebServerPort);
         await CheckPortForwardAsync(ctx, podId, CritestStreamingSupport.HostPortForPortForward, CritestStreamingSupport.WebServerPort);
@@ -102,7 +102,7 @@ public sealed class CritestStreamingCases
     [Case("runtime should support streaming interfaces :: runtime should support portforward in host network")]
     public async Task PortForwardHostNetwork(CaseContext ctx)
     {
-        var (podId, config) = await ctx.PodWithPortMappingAsync(new PortMapping { ContainerPort = CritestStreamingSupport.HostNetServerPort }, hostNetwork: true);
+        var (podId, config) = await ctx.PodWithPortMappingAsync(ctx.Image(CritestImages.HostNetNginx), new PortMapping { ContainerPort = CritestStreamingSupport.HostNetServerPort }, hostNetwork: true);
         await ctx.StartWebServerAsync(podId, config, ctx.Image(CritestImages.HostNetNginx), "container-for-host-net-portforward-test");
         await ctx.CheckMainPageAsync(CritestStreamingSupport.HostNetServerPort);
         await CheckPortForwardAsync(ctx, podId, CritestStreamingSupport.HostPortForHostNetPortForward, CritestStreamingSupport.HostNetServerPort);
@@ -110,7 +110,7 @@ public sealed class CritestStreamingCases
 
     private static async Task<string> DefaultContainerAsync(CaseContext ctx)
     {
-        var (podId, podConfig) = await ctx.PodForContainerAsync();
+        var (podId, podConfig) = await ctx.PodForImageAsync(ctx.Image(CritestImages.Busybox));
         return await ctx.StartDefaultContainerAsync(podId, podConfig, "container-for-exec-test");
     }
 

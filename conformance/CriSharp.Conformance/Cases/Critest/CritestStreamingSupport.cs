@@ -41,8 +41,26 @@ internal static class CritestStreamingSupport
         return (r.Stdout.ToStringUtf8(), r.Stderr.ToStringUtf8());
     }
 
-    /// <summary>critest's createPodSandboxWithPortMapping: pod <c>create-PodSandbox-with-port-mapping</c>, optionally in the node's network.</summary>
-    public static async Task<(string PodId, PodSandboxConfig Config)> PodWithPortMappingAsync(this CaseContext ctx, PortMapping mapping, bool hostNetwork = false)
+    /// <summary>
+    /// Runs the pod once the runtime has <paramref name="image"/> (pulled with the pod's config when missing, as
+    /// critest's CreateContainer does). Pulled before the pod runs, so that after the case the pod and its containers
+    /// are removed before the image.
+    /// </summary>
+    public static async Task<string> RunPodForImageAsync(this CaseContext ctx, PodSandboxConfig config, string image)
+    {
+        await ctx.EnsureImageAsync(image, config);
+        return await ctx.RunCritestPodAsync(config);
+    }
+
+    /// <summary>critest's CreatePodSandboxForContainer, for containers of <paramref name="image"/> (see <see cref="RunPodForImageAsync"/>).</summary>
+    public static async Task<(string PodId, PodSandboxConfig Config)> PodForImageAsync(this CaseContext ctx, string image)
+    {
+        var config = await ctx.PodConfigAsync("create-PodSandbox-for-container-");
+        return (await ctx.RunPodForImageAsync(config, image), config);
+    }
+
+    /// <summary>critest's createPodSandboxWithPortMapping: pod <c>create-PodSandbox-with-port-mapping</c>, optionally in the node's network, for a container of <paramref name="image"/>.</summary>
+    public static async Task<(string PodId, PodSandboxConfig Config)> PodWithPortMappingAsync(this CaseContext ctx, string image, PortMapping mapping, bool hostNetwork = false)
     {
         var config = await ctx.PodConfigAsync("create-PodSandbox-with-port-mapping");
         config.PortMappings.Add(mapping);
@@ -51,7 +69,7 @@ internal static class CritestStreamingSupport
             config.Linux.SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Node } };
         }
 
-        return (await ctx.RunCritestPodAsync(config), config);
+        return (await ctx.RunPodForImageAsync(config, image), config);
     }
 
     /// <summary>A web server container (critest's createWebServerContainer): the image's own command, an empty Linux config; created and started.</summary>
