@@ -36,8 +36,9 @@ public static class CritestImageSet
     private static IReadOnlyList<(string, string, OciImage)> Build()
     {
         // critest's busybox: Debian's dynamic busybox (its sh execs /bin/ls instead of running a builtin), with
-        // procps' pgrep and util-linux' ipcs, which Debian's busybox lacks.
-        var busybox = TestImages.DynamicBusyboxLayer("/usr/bin/pgrep", "/usr/bin/ipcs").Build();
+        // procps' pgrep and util-linux' ipcs, which Debian's busybox lacks. /bin/ls is a file of its own (upstream's
+        // applets are hard links): critest masks /bin/ls and still runs sh.
+        var busybox = TestImages.DynamicBusyboxLayer(["ls"], "/usr/bin/pgrep", "/usr/bin/ipcs").Build();
         OciImage OnBusybox(ImageConfig config, params LayerBuilder[] layers) =>
             OciImage.Create([busybox, .. layers.Select(l => l.Build())], config);
 

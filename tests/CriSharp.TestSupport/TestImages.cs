@@ -180,7 +180,13 @@ public static class TestImages
     /// A rootfs with Debian's dynamic busybox, its libraries and applet links, plus copies of the host
     /// binaries <paramref name="hostBinaries"/> (e.g. /usr/bin/pgrep) with the libraries they need.
     /// </summary>
-    internal static LayerBuilder DynamicBusyboxLayer(params string[] hostBinaries)
+    internal static LayerBuilder DynamicBusyboxLayer(params string[] hostBinaries) => DynamicBusyboxLayer([], hostBinaries);
+
+    /// <summary>
+    /// As above; the applets in <paramref name="ownCopies"/> get a copy of busybox of their own instead of a symlink,
+    /// so that masking one (a /dev/null bind over /bin/ls follows a symlink) leaves busybox and the shell alone.
+    /// </summary>
+    internal static LayerBuilder DynamicBusyboxLayer(IReadOnlyList<string> ownCopies, params string[] hostBinaries)
     {
         var busybox = Path.Combine(DynamicBusyboxDir, "bin/busybox");
         if (!File.Exists(busybox))
@@ -195,7 +201,9 @@ public static class TestImages
         }
         foreach (var lib in libs)
             layer.HostFile(lib.TrimStart('/'), lib, 0x1ED);
-        AddApplets(layer, busybox, hostBinaries.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal)!);
+        foreach (var applet in ownCopies)
+            layer.HostFile("bin/" + applet, busybox, 0x1ED);
+        AddApplets(layer, busybox, hostBinaries.Select(Path.GetFileName).Concat(ownCopies).ToHashSet(StringComparer.Ordinal)!);
         return layer;
     }
 
