@@ -14,7 +14,7 @@ public sealed record HandlerFeatures(string Name, bool RecursiveReadOnlyMounts, 
 /// (`runtime run`) whose process tries to write into a submount. Status (and critest, and kubelet 1.33+)
 /// use the result to decide which pods and mounts to send; CreateContainer refuses what a handler cannot do.
 /// </summary>
-public sealed class HandlerFeatureProbe(LiveConfig config, ILogger log)
+public sealed class HandlerFeatureProbe(LiveConfig config, ILogger log) : IAsyncDisposable
 {
     /// <summary>A static shell for the probe container (Debian's busybox-static); the rootfs holds nothing else.</summary>
     public const string ProbeShell = "/bin/busybox";
@@ -23,6 +23,17 @@ public sealed class HandlerFeatureProbe(LiveConfig config, ILogger log)
 
     /// <summary>Starts the probes in the background (at daemon start), so the first Status does not wait long.</summary>
     public void Start() => _ = _results.Value;
+
+    /// <summary>
+    /// At shutdown: a probe still running finishes and removes its container and bundle first, so a daemon stopped
+    /// right after its start leaves nothing in the state dir (each probe is bounded: 30 s run, 10 s delete).
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (!_results.IsValueCreated) return;
+        try { await _results.Value.WaitAsync(TimeSpan.FromSeconds(45)).ConfigureAwait(false); }
+        catch (TimeoutException) { log.Warning("runtime handler probes still running at shutdown; their bundles stay in the state dir"); }
+    }
 
     /// <summary>The features of every handler configured at start, keyed by handler name.</summary>
     public Task<IReadOnlyDictionary<string, HandlerFeatures>> ResultsAsync() => _results.Value;
