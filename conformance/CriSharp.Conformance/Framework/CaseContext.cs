@@ -8,6 +8,7 @@ namespace CriSharp.Conformance.Framework;
 public sealed class CaseContext
 {
     private readonly Stack<(string What, Func<CancellationToken, Task> Action)> _cleanups = new();
+    private readonly Queue<(string What, Func<CancellationToken, Task> Action)> _lastCleanups = new();
 
     internal CaseContext(Endpoint endpoint, GrpcChannel channel, DateTime deadline, CancellationToken cancellationToken, string? testRegistry = null)
     {
@@ -58,6 +59,12 @@ public sealed class CaseContext
     /// </summary>
     public void Defer(string what, Func<CancellationToken, Task> cleanup) => _cleanups.Push((what, cleanup));
 
+    /// <summary>
+    /// Registers a cleanup that runs after every <see cref="Defer"/>red one (in registration order), e.g. removing an
+    /// image pulled after the pod that uses it was started: the pod and its containers go first.
+    /// </summary>
+    public void DeferLast(string what, Func<CancellationToken, Task> cleanup) => _lastCleanups.Enqueue((what, cleanup));
+
     /// <summary>Calls a unary method by full name ("/pkg.Service/Method") with raw protobuf bytes.</summary>
     public async Task<byte[]> RawUnaryAsync(string fullMethod, byte[] request)
     {
@@ -75,7 +82,7 @@ public sealed class CaseContext
     internal async Task<string?> RunCleanupsAsync(TimeSpan timeout)
     {
         var errors = new List<string>();
-        while (_cleanups.TryPop(out var cleanup))
+        while (_cleanups.TryPop(out var cleanup) || _lastCleanups.TryDequeue(out cleanup))
         {
             using var cts = new CancellationTokenSource(timeout);
             try

@@ -121,7 +121,10 @@ public static class Critest
     public static Task<string> CreateDefaultContainerAsync(this CaseContext ctx, string podId, PodSandboxConfig podConfig, string namePrefix) =>
         ctx.CreateCritestContainerAsync(podId, podConfig, ContainerConfig(namePrefix, ctx.Image(CritestImages.Busybox)));
 
-    /// <summary>Pulls <paramref name="image"/> unless the runtime already has it; a pull made here is undone after the case.</summary>
+    /// <summary>
+    /// Pulls <paramref name="image"/> unless the runtime already has it; a pull made here is undone after the case,
+    /// after the pods and containers the case made are gone.
+    /// </summary>
     public static async Task EnsureImageAsync(this CaseContext ctx, string image, PodSandboxConfig? podConfig = null)
     {
         var status = await ctx.Images.ImageStatusAsync(new ImageStatusRequest { Image = new ImageSpec { Image = image } }, ctx.Options);
@@ -129,7 +132,7 @@ public static class Critest
         var r = await ctx.Images.PullImageAsync(new PullImageRequest { Image = new ImageSpec { Image = image }, SandboxConfig = podConfig }, ctx.Options);
         Check.NotEmpty(r.ImageRef, $"PullImage({image}).image_ref");
         var id = r.ImageRef;
-        ctx.Defer($"remove image {image}", async ct =>
+        ctx.DeferLast($"remove image {image}", async ct =>
         {
             try
             {

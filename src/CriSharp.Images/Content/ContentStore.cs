@@ -42,7 +42,7 @@ public sealed class ContentStore
     {
         var path = BlobPath(descriptor.Digest);
         if (File.Exists(path)) return path;
-        var lazy = _inFlight.GetOrAdd(descriptor.Digest.Hex, _ => new Lazy<Task<string>>(() => FetchAsync(descriptor, fetch)));
+        var lazy = _inFlight.GetOrAdd(descriptor.Digest.Hex, _ => new Lazy<Task<string>>(() => SharedFetchAsync(descriptor, fetch)));
         try
         {
             return await lazy.Value.WaitAsync(ct);
@@ -87,6 +87,17 @@ public sealed class ContentStore
             }
         }
         return n;
+    }
+
+    /// <summary>
+    /// The fetch all waiters share; it leaves the in-flight table when it ends, also when every waiter gave up
+    /// (a pull past its deadline). A finished entry left behind would hand out the path of a blob that garbage
+    /// collection has deleted since, instead of fetching it again.
+    /// </summary>
+    async Task<string> SharedFetchAsync(Descriptor descriptor, Func<IngestTarget, CancellationToken, Task> fetch)
+    {
+        try { return await FetchAsync(descriptor, fetch); }
+        finally { _inFlight.TryRemove(descriptor.Digest.Hex, out _); }
     }
 
     async Task<string> FetchAsync(Descriptor descriptor, Func<IngestTarget, CancellationToken, Task> fetch)
