@@ -101,7 +101,9 @@ public static class CriServices
         await services.GetRequiredService<CniNetwork>().RecoverAsync(sandboxes.All().Select(p => p.Id).ToHashSet(), CancellationToken.None);
         await containers.RecoverAsync(CancellationToken.None);
         log.Information("recovered {Pods} pod sandboxes and {Containers} containers", sandboxes.All().Count, containerRecords.All().Count);
-        // After recovery, so the probe containers never race the reconciliation of the handlers' state roots.
-        services.GetRequiredService<HandlerFeatureProbe>().Start();
+        // After recovery, so the probe containers never race the reconciliation of the handlers' state roots; and
+        // before the socket serves, so a daemon killed once it is up never leaves a probe's mount or bundle behind
+        // (each probe is one short container start, well under a second here).
+        await services.GetRequiredService<HandlerFeatureProbe>().ResultsAsync();
     }
 }

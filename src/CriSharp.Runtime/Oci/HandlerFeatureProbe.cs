@@ -21,9 +21,6 @@ public sealed class HandlerFeatureProbe(LiveConfig config, ILogger log) : IAsync
 
     readonly Lazy<Task<IReadOnlyDictionary<string, HandlerFeatures>>> _results = new(() => ProbeAllAsync(config, log, ProbeShell));
 
-    /// <summary>Starts the probes in the background (at daemon start), so the first Status does not wait long.</summary>
-    public void Start() => _ = _results.Value;
-
     /// <summary>
     /// At shutdown: a probe still running finishes and removes its container and bundle first, so a daemon stopped
     /// right after its start leaves nothing in the state dir (each probe is bounded: 30 s run, 10 s delete).
