@@ -41,17 +41,19 @@ done
 
 # Adds the counts of one `dotnet test` run; a run that crashed without a summary counts as a failure.
 dotnet_tests() {
-  local name=$1 project=$2 out rc p f
+  local name=$1 project=$2 out rc p f names
   out=$(mktemp)
   echo "=== $name"
   dotnet test "$project" -c "$CONFIG" --no-build --nologo 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   p=$(grep -oE 'Passed: +[0-9]+' "$out" | awk '{s+=$2} END {print s+0}')
   f=$(grep -oE 'Failed: +[0-9]+' "$out" | awk '{s+=$2} END {print s+0}')
+  # The names of the failed tests go into the closing lines too (CI often keeps only the tail).
+  names=$(grep -E '^ +Failed [A-Za-z]' "$out" | sed -E 's/^ +Failed //; s/ \[[^]]*\]$//' | head -10 | paste -sd ';' -)
   rm -f "$out"
   if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
   passed=$((passed + p)); failed=$((failed + f))
-  [[ $f -eq 0 ]] || problems+=("$name: $f failed")
+  [[ $f -eq 0 ]] || problems+=("$name: $f failed${names:+ ($names)}")
 }
 
 # CONFORMANCE_FOCUS=REGEX runs only the matching conformance cases (for working on a few).

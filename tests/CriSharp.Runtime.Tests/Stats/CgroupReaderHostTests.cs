@@ -27,6 +27,26 @@ public sealed class CgroupReaderHostTests : IDisposable
         return _busy = Process.Start(psi)!;
     }
 
+    /// <summary>
+    /// The CPU time the kernel charged to the shell and the children it waited for, from /proc (ticks of
+    /// 1/100 s): what its cgroup must report, whatever share of a core the shell got on a loaded machine.
+    /// </summary>
+    static double ProcessCpuNanos(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // utime, stime, cutime, cstime are fields 14..17 of stat(5): 11..14 after "pid (comm) ".
+        var ticks = fields[11..15].Sum(long.Parse);
+        return ticks * 1e7;
+    }
+
+    /// <summary>The cgroup's usage matches the process's own accounting (tick rounding + the read gap).</summary>
+    static void AssertUsageMatches(ulong usageNanos, double processNanos)
+    {
+        Assert.True(processNanos > 0, "the busy shell got no CPU time at all");
+        Assert.InRange(usageNanos, processNanos * 0.9 - 50e6, processNanos * 1.1 + 100e6);
+    }
+
     static void Join(string dir, int pid) => File.WriteAllText(Path.Combine(dir, "cgroup.procs"), pid.ToString());
 
     static string UnifiedRoot() => CgroupManager.DetectV2() ? CgroupManager.DefaultRoot
@@ -62,9 +82,10 @@ public sealed class CgroupReaderHostTests : IDisposable
         var first = reader.Read(_path)!;
         await Task.Delay(500);
         var second = reader.Read(_path)!;
+        var charged = ProcessCpuNanos(busy.Id);
 
-        var rate = (double)(second.Cpu!.UsageNanos - first.Cpu!.UsageNanos) / (second.Timestamp - first.Timestamp);
-        Assert.InRange(rate, 0.4, 1.3); // one spinning shell ≈ one core
+        Assert.True(second.Cpu!.UsageNanos > first.Cpu!.UsageNanos);
+        AssertUsageMatches(second.Cpu.UsageNanos, charged);
         Assert.True(second.Cpu.UserNanos > 0);
         var m = second.Memory!;
         Assert.InRange(m.Usage, 32UL << 20, 200UL << 20);
@@ -105,9 +126,10 @@ public sealed class CgroupReaderHostTests : IDisposable
         var first = reader.Read(_path)!;
         await Task.Delay(500);
         var second = reader.Read(_path)!;
+        var charged = ProcessCpuNanos(busy.Id);
         // cpu.stat is a core cgroup2 file: present even where the cpu controller stays with v1.
         Assert.True(second.Cpu!.UsageNanos > first.Cpu!.UsageNanos);
-        Assert.InRange((double)(second.Cpu.UsageNanos - first.Cpu.UsageNanos) / (second.Timestamp - first.Timestamp), 0.4, 1.3);
+        AssertUsageMatches(second.Cpu.UsageNanos, charged);
         Assert.True(second.Cpu.UserNanos > 0);
         Assert.Equal([busy.Id], reader.Processes(_path));
         Assert.True(reader.Threads(_path) >= 1);
