@@ -84,6 +84,18 @@ public static class CriServices
     /// <summary>Rebuilds in-memory state from disk before the socket accepts calls.</summary>
     public static async Task RecoverAsync(IServiceProvider services, Serilog.ILogger log)
     {
+        // A pod's root in its own user namespace is an ordinary user on the host: it must be able to pass through
+        // the root and state dirs to its rootfs and pod files (0711: pass, not list), as containerd asks of its dirs.
+        var c = services.GetRequiredService<LiveConfig>().Current;
+        foreach (var dir in new[] { c.Root, c.StateDir })
+        {
+            Directory.CreateDirectory(dir);
+            var mode = File.GetUnixFileMode(dir);
+            const UnixFileMode pass = UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+            if ((mode & pass) == pass) continue;
+            File.SetUnixFileMode(dir, mode | pass);
+            log.Information("made {Dir} passable for pods with user namespaces ({Old} → {New})", dir, Convert.ToString((int)mode, 8), Convert.ToString((int)(mode | pass), 8));
+        }
         services.GetRequiredService<ImageStore>().Recover();
         // Exit events must be watched before containers are reconciled, so none is missed in between.
         services.GetRequiredService<ExitWatcher>().Start();

@@ -60,7 +60,8 @@ static class RuntimeMapping
             Args = [.. c.Args],
             WorkingDir = c.WorkingDir,
             Envs = [.. c.Envs.Select(e => KeyValuePair.Create(e.Key, e.Value))],
-            Mounts = [.. c.Mounts.Select(m => new MountSpec(m.ContainerPath, m.HostPath, m.Readonly, (MountPropagationMode)(int)m.Propagation, m.RecursiveReadOnly, m.SelinuxRelabel))],
+            Mounts = [.. c.Mounts.Select(m => new MountSpec(m.ContainerPath, m.HostPath, m.Readonly, (MountPropagationMode)(int)m.Propagation, m.RecursiveReadOnly, m.SelinuxRelabel,
+                m.UidMappings.Count > 0 ? ToMappings(m.UidMappings) : null, m.GidMappings.Count > 0 ? ToMappings(m.GidMappings) : null))],
             Devices = [.. c.Devices.Select(d => new DeviceSpec(d.ContainerPath, d.HostPath, d.Permissions))],
             Labels = new(c.Labels),
             Annotations = new(c.Annotations),
@@ -128,15 +129,31 @@ static class RuntimeMapping
 
     public static NamespaceModes ToNamespaces(P.NamespaceOption? o, E.NamespaceMode defaultPid) => o == null
         ? new NamespaceModes(E.NamespaceMode.Pod, defaultPid, E.NamespaceMode.Pod)
-        : new NamespaceModes((E.NamespaceMode)(int)o.Network, (E.NamespaceMode)(int)o.Pid, (E.NamespaceMode)(int)o.Ipc, o.TargetId);
+        : new NamespaceModes((E.NamespaceMode)(int)o.Network, (E.NamespaceMode)(int)o.Pid, (E.NamespaceMode)(int)o.Ipc, o.TargetId,
+            o.UsernsOptions is { } u ? new UserNamespaceSpec((E.NamespaceMode)(int)u.Mode, ToMappings(u.Uids), ToMappings(u.Gids)) : null);
 
-    public static P.NamespaceOption FromNamespaces(NamespaceModes n) => new()
+    static List<IdMapping> ToMappings(IEnumerable<P.IDMapping> m) => [.. m.Select(x => new IdMapping(x.ContainerId, x.HostId, x.Length))];
+
+    static IEnumerable<P.IDMapping> FromMappings(IEnumerable<IdMapping>? m) =>
+        (m ?? []).Select(x => new P.IDMapping { ContainerId = x.ContainerId, HostId = x.HostId, Length = x.Length });
+
+    public static P.NamespaceOption FromNamespaces(NamespaceModes n)
     {
-        Network = (P.NamespaceMode)(int)n.Network,
-        Pid = (P.NamespaceMode)(int)n.Pid,
-        Ipc = (P.NamespaceMode)(int)n.Ipc,
-        TargetId = n.TargetId,
-    };
+        var o = new P.NamespaceOption
+        {
+            Network = (P.NamespaceMode)(int)n.Network,
+            Pid = (P.NamespaceMode)(int)n.Pid,
+            Ipc = (P.NamespaceMode)(int)n.Ipc,
+            TargetId = n.TargetId,
+        };
+        if (n.User is { } u)
+        {
+            o.UsernsOptions = new P.UserNamespace { Mode = (P.NamespaceMode)(int)u.Mode };
+            o.UsernsOptions.Uids.AddRange(FromMappings(u.Uids));
+            o.UsernsOptions.Gids.AddRange(FromMappings(u.Gids));
+        }
+        return o;
+    }
 
     /// <summary>The structured profile wins over the deprecated path field ("runtime/default", "unconfined", "localhost/…").</summary>
     static ProfileSpec ToProfile(P.SecurityProfile? p, string? legacyPath)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using CriSharp.Configuration;
 using CriSharp.Runtime;
 using Grpc.Core;
@@ -32,7 +33,12 @@ public sealed partial class RuntimeService
             response.RuntimeHandlers.Add(Handler(h.Name, h));
         if (request.Verbose)
         {
-            response.Info["config"] = JsonSerializer.Serialize(config.Current, ConfigJsonContext.Default.DaemonConfig);
+            // The config as TOML names it, plus containerd's "stateDir" and "rootDir" keys: critest tests idmapped
+            // mounts on the file system of stateDir's parent, where a runtime keeps its container rootfs.
+            var info = JsonNode.Parse(JsonSerializer.Serialize(config.Current, ConfigJsonContext.Default.DaemonConfig))!.AsObject();
+            info["stateDir"] = config.Current.StateDir;
+            info["rootDir"] = config.Current.Root;
+            response.Info["config"] = info.ToJsonString();
             response.Info["podCIDRs"] = JsonSerializer.Serialize(podCidr.Cidrs.ToArray(), ConfigJsonContext.Default.StringArray);
         }
         return response;

@@ -56,6 +56,8 @@ static class StatusMapping
             Propagation = (MountPropagation)(int)m.Propagation,
             RecursiveReadOnly = m.RecursiveReadOnly,
             SelinuxRelabel = m.SelinuxRelabel,
+            UidMappings = { (m.UidMappings ?? []).Select(x => new IDMapping { ContainerId = x.ContainerId, HostId = x.HostId, Length = x.Length }) },
+            GidMappings = { (m.GidMappings ?? []).Select(x => new IDMapping { ContainerId = x.ContainerId, HostId = x.HostId, Length = x.Length }) },
         }));
         if (c.User is { } user)
         {

@@ -81,6 +81,13 @@ public static class DaemonHost
             return 1;
         }
 
+        // Before the socket exists: a SIGHUP sent as soon as the socket answers must reload, never kill the daemon.
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true; // SIGHUP means reload, never exit
+            Reload(live, level, logger);
+        });
+
         // The socket must never be reachable with looser permissions than 0660, not even briefly.
         var oldMask = ProcessControl.SetUmask(0b001_111_111); // 0177: 0600 at bind, widened to 0660 below
         try
@@ -98,11 +105,6 @@ public static class DaemonHost
         }
         File.SetUnixFileMode(config.Listen, SocketMode);
 
-        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
-        {
-            ctx.Cancel = true; // SIGHUP means reload, never exit
-            Reload(live, level, logger);
-        });
         await using var trimmer = new MemoryTrimmer(logger);
         trimmer.Start();
         logger.Information("crisharp {Version} serving CRI {ApiVersion} on {Socket} (pid {Pid})",

@@ -28,14 +28,16 @@ public sealed class ContainerManager
     readonly ICgroupManager _cgroups;
     readonly ConmonMonitor _monitor;
     readonly ExitWatcher _exits;
+    readonly NamespacePinner _pinner;
     readonly ILogger _log;
     readonly NameRegistry _names = new();
     readonly KeyedLock _locks = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource> _exitWaiters = new();
 
     public ContainerManager(LiveConfig config, RecordIndex<ContainerRecord> containers, RecordIndex<PodSandbox> sandboxes,
-        ImageStore images, ImagePuller puller, LayerStore layers, ICgroupManager cgroups, ConmonMonitor monitor, ExitWatcher exits, ILogger log)
+        ImageStore images, ImagePuller puller, LayerStore layers, ICgroupManager cgroups, ConmonMonitor monitor, ExitWatcher exits, NamespacePinner pinner, ILogger log)
     {
+        _pinner = pinner;
         _config = config;
         _containers = containers;
         _sandboxes = sandboxes;
@@ -74,6 +76,8 @@ public sealed class ContainerManager
         var image = _images.Find(spec.Image, _puller.DefaultRegistry)
             ?? throw new ObjectNotFoundException($"image \"{spec.Image}\" not found: pull it first");
         var logPath = ResolveLogPath(sandbox, spec.LogPath);
+        UserNamespaceValidator.ValidateContainer(spec.Security.Namespaces, sandbox);
+        UserNamespaceValidator.ValidateMounts(spec.Mounts, sandbox);
         var name = Naming.ContainerName(spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, spec.Attempt);
         var (id, outcome) = await _names.CreateAsync(name, () => CreateCoreAsync(sandbox, image, spec, logPath, ct));
         if (outcome == CreateOutcome.AlreadyExists)
@@ -105,26 +109,46 @@ public sealed class ContainerManager
         var runtime = RuntimeFor(sandbox.RuntimeHandler);
         var undo = new Stack<Func<Task>>();
         using var pin = _images.Pin(image.ChainIds);
+        var userns = sandbox.UserNsPath.Length > 0 ? sandbox.Spec.Security.Namespaces.User : null;
+        IdmapStaging? staging = null;
         try
         {
             Directory.CreateDirectory(rootfs);
             undo.Push(() => { DeleteDir(bundle); return Task.CompletedTask; });
-            Directory.CreateDirectory(Path.Combine(layerDir, "upper"));
+            var upper = Path.Combine(layerDir, "upper");
+            Directory.CreateDirectory(upper);
             Directory.CreateDirectory(Path.Combine(layerDir, "work"));
             undo.Push(() => { DeleteDir(layerDir); return Task.CompletedTask; });
 
             var lowers = image.ChainIds.AsEnumerable().Reverse().Select(c => _layers.PathOf(Images.Content.Digest.Parse(c))).ToList();
-            Mounts.MountOverlay(lowers, Path.Combine(layerDir, "upper"), Path.Combine(layerDir, "work"), rootfs, readOnly: false);
+            List<string?>? mountSources = null;
+            if (userns is not null)
+            {
+                // The layers appear owned by the pod's ids through idmapped clones; the container's own writable
+                // layer belongs to its root on the host, so what it writes lands as the mapped ids.
+                staging = IdmapStaging.Create(bundle);
+                undo.Push(() => { staging.Release(); return Task.CompletedTask; });
+                var (uid, gid) = userns.HostRoot;
+                FileMetadata.Lchown(upper, uid, gid);
+                lowers = staging.MapLowers(lowers, sandbox.UserNsPath);
+                mountSources = await staging.MapVolumesAsync(spec.Mounts, sandbox, _pinner, ct);
+            }
+            Mounts.MountOverlay(lowers, upper, Path.Combine(layerDir, "work"), rootfs, readOnly: false);
             undo.Push(() => { Mounts.Unmount(rootfs, detach: true); return Task.CompletedTask; });
 
             var cgroup = _cgroups.ContainerCgroupPath(sandbox.CgroupPath, id);
             var pidNs = PidNamespaceFor(sandbox, spec);
-            var ociSpec = OciSpecGenerator.Generate(new SpecInput(spec with { Resources = ClampOomScoreAdj(spec.Resources) }, sandbox, _puller.ReadConfig(image), rootfs, cgroup, pidNs, id));
+            var ociSpec = OciSpecGenerator.Generate(new SpecInput(spec with { Resources = ClampOomScoreAdj(spec.Resources) }, sandbox, _puller.ReadConfig(image), rootfs, cgroup, pidNs, id)
+            {
+                MountSources = mountSources,
+            });
             AtomicFile.Write(Path.Combine(bundle, "config.json"), JsonSerializer.SerializeToUtf8Bytes(ociSpec, OciJsonContext.Default.OciSpec));
 
             if (logPath.Length > 0) Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);
             var process = await _monitor.CreateAsync(new ContainerLaunch(id, spec.Name, bundle, runtime, logPath, spec.Tty, spec.Stdin, spec.StdinOnce), ct);
             undo.Push(async () => await runtime.DeleteAsync(id, force: true));
+            // The runtime has made the container's mounts: the idmapped clones have done their part.
+            staging?.Release();
 
             var record = new ContainerRecord
             {
@@ -277,6 +301,8 @@ public sealed class ContainerManager
             await StopLockedAsync(c.Id, 0, ct);
             await RuntimeFor(c.RuntimeHandler).DeleteAsync(c.Id, force: true);
             Mounts.Unmount(c.RootfsPath, detach: true);
+            // Idmapped clones left by a create cut short (kill -9 between the clone and the runtime's create).
+            Mounts.UnmountAllUnder(c.BundleDir);
             _cgroups.Remove(c.CgroupPath);
             DeleteDir(c.BundleDir);
             DeleteDir(c.LayerDir);

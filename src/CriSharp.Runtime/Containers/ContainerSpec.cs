@@ -15,16 +15,52 @@ public enum ProfileKind { RuntimeDefault, Unconfined, Localhost }
 /// <summary>A seccomp or AppArmor profile choice; <see cref="LocalhostRef"/> only with Localhost.</summary>
 public sealed record ProfileSpec(ProfileKind Kind, string LocalhostRef = "");
 
-/// <summary>A CRI mount: host path bound at container path.</summary>
+/// <summary>
+/// A CRI mount: host path bound at container path. With <see cref="UidMappings"/>/<see cref="GidMappings"/> (kubelet
+/// sends the pod's own mappings) the bind is an idmapped mount: host owners appear translated through them.
+/// </summary>
 public sealed record MountSpec(string ContainerPath, string HostPath, bool Readonly = false,
-    MountPropagationMode Propagation = MountPropagationMode.Private, bool RecursiveReadOnly = false, bool SelinuxRelabel = false);
+    MountPropagationMode Propagation = MountPropagationMode.Private, bool RecursiveReadOnly = false, bool SelinuxRelabel = false,
+    List<IdMapping>? UidMappings = null, List<IdMapping>? GidMappings = null)
+{
+    public bool Idmapped => UidMappings is { Count: > 0 } || GidMappings is { Count: > 0 };
+}
+
+/// <summary>Container ids [ContainerId, ContainerId + Length) are host ids from HostId on (CRI IDMapping).</summary>
+public sealed record IdMapping(uint ContainerId, uint HostId, uint Length)
+{
+    /// <summary>The /proc/PID/uid_map line for this range.</summary>
+    public string MapLine => $"{ContainerId} {HostId} {Length}";
+}
+
+/// <summary>
+/// The user namespace a pod asks for (CRI UserNamespace): the node's (Node, as without the field) or a new one
+/// per pod (Pod) with one uid and one gid range, container id 0 first.
+/// </summary>
+public sealed record UserNamespaceSpec(NamespaceMode Mode = NamespaceMode.Node, List<IdMapping>? Uids = null, List<IdMapping>? Gids = null)
+{
+    public bool IsPod => Mode == NamespaceMode.Pod;
+
+    /// <summary>The host uid/gid of container root (the owner of the pod's own files and writable layers).</summary>
+    public (uint Uid, uint Gid) HostRoot => (Uids![0].HostId, Gids![0].HostId);
+
+    public bool SameAs(UserNamespaceSpec? other) => other is not null && other.Mode == Mode
+        && (Uids ?? []).SequenceEqual(other.Uids ?? []) && (Gids ?? []).SequenceEqual(other.Gids ?? []);
+
+    public override string ToString() => IsPod
+        ? $"POD uids [{string.Join(", ", (Uids ?? []).Select(m => m.MapLine))}] gids [{string.Join(", ", (Gids ?? []).Select(m => m.MapLine))}]"
+        : Mode.ToString().ToUpperInvariant();
+}
 
 /// <summary>A host device made available in the container, with "rwm" permissions.</summary>
 public sealed record DeviceSpec(string ContainerPath, string HostPath, string Permissions);
 
-/// <summary>Namespace modes for network, PID and IPC (CRI NamespaceOption).</summary>
+/// <summary>
+/// Namespace modes for network, PID and IPC, and the user namespace (CRI NamespaceOption); a null
+/// <see cref="User"/> means the request had no userns_options (the node's).
+/// </summary>
 public sealed record NamespaceModes(NamespaceMode Network = NamespaceMode.Pod, NamespaceMode Pid = NamespaceMode.Container,
-    NamespaceMode Ipc = NamespaceMode.Pod, string TargetId = "");
+    NamespaceMode Ipc = NamespaceMode.Pod, string TargetId = "", UserNamespaceSpec? User = null);
 
 /// <summary>A hugetlb limit: page size as CRI writes it ("2MB", "1GB") and the byte limit.</summary>
 public sealed record HugepageLimitSpec(string PageSize, ulong Limit);
@@ -62,7 +98,10 @@ public sealed record SecuritySpec
     public List<long> SupplementalGroups { get; init; } = [];
     public SupplementalGroupsPolicy SupplementalGroupsPolicy { get; init; }
     public bool NoNewPrivs { get; init; }
-    /// <summary>Null means "use the defaults"; an empty list means none (kubelet sends empty for Unmasked procMount).</summary>
+    /// <summary>
+    /// Null or empty means "use the defaults"; in a pod with its own user namespace, both lists empty means none
+    /// (kubelet's Unmasked procMount, KEP-4265: it always sends the default lists otherwise).
+    /// </summary>
     public List<string>? MaskedPaths { get; init; }
     public List<string>? ReadonlyPaths { get; init; }
     public ProfileSpec Seccomp { get; init; } = new(ProfileKind.Unconfined);

@@ -5,21 +5,23 @@ using Serilog;
 
 namespace CriSharp.Runtime.Oci;
 
-/// <summary>What one runtime handler can do, as Status advertises it per handler.</summary>
-public sealed record HandlerFeatures(string Name, bool RecursiveReadOnlyMounts, bool UserNamespaces);
+/// <summary>What one runtime handler can do, as Status advertises it per handler; <paramref name="UserNamespacesMissing"/> says why not.</summary>
+public sealed record HandlerFeatures(string Name, bool RecursiveReadOnlyMounts, bool UserNamespaces, string UserNamespacesMissing = "");
 
 /// <summary>
 /// Finds out, once per handler and daemon start, what each configured OCI runtime really does on this kernel,
 /// instead of trusting version numbers: a recursive read-only bind mount is tried with a throwaway container
-/// (`runtime run`) whose process tries to write into a submount. Status (and critest, and kubelet 1.33+)
+/// (`runtime run`) whose process tries to write into a submount, and a pod's user namespace path is walked
+/// end to end (pinned user namespace, idmapped layer on the root dir's file system under an overlay, a container
+/// of the handler joining it). Status (and critest, and kubelet 1.33+)
 /// use the result to decide which pods and mounts to send; CreateContainer refuses what a handler cannot do.
 /// </summary>
-public sealed class HandlerFeatureProbe(LiveConfig config, ILogger log) : IAsyncDisposable
+public sealed class HandlerFeatureProbe(LiveConfig config, Pods.NamespacePinner pinner, ILogger log) : IAsyncDisposable
 {
     /// <summary>A static shell for the probe container (Debian's busybox-static); the rootfs holds nothing else.</summary>
     public const string ProbeShell = "/bin/busybox";
 
-    readonly Lazy<Task<IReadOnlyDictionary<string, HandlerFeatures>>> _results = new(() => ProbeAllAsync(config, log, ProbeShell));
+    readonly Lazy<Task<IReadOnlyDictionary<string, HandlerFeatures>>> _results = new(() => ProbeAllAsync(config, pinner, log, ProbeShell));
 
     /// <summary>
     /// At shutdown: a probe still running finishes and removes its container and bundle first, so a daemon stopped
@@ -39,23 +41,26 @@ public sealed class HandlerFeatureProbe(LiveConfig config, ILogger log) : IAsync
     public async Task<bool> SupportsRecursiveReadOnlyAsync(string handler) =>
         (await ResultsAsync().ConfigureAwait(false)).TryGetValue(handler, out var f) && f.RecursiveReadOnlyMounts;
 
-    static async Task<IReadOnlyDictionary<string, HandlerFeatures>> ProbeAllAsync(LiveConfig config, ILogger log, string shell)
+    static async Task<IReadOnlyDictionary<string, HandlerFeatures>> ProbeAllAsync(LiveConfig config, Pods.NamespacePinner pinner, ILogger log, string shell)
     {
         var c = config.Current;
         var dir = Path.Combine(c.StateDir, "probes");
-        // A probe cut short by a crash leaves its tmpfs and bundle: nothing else lives here.
-        if (Directory.Exists(dir))
+        var layersDir = Path.Combine(c.Root, "probes");
+        // A probe cut short by a crash leaves its mounts and bundle: nothing else lives here.
+        foreach (var d in new[] { dir, layersDir })
         {
-            Mounts.UnmountAllUnder(dir);
-            try { Directory.Delete(dir, recursive: true); }
-            catch (IOException e) { log.Warning("cannot remove old probe bundles in {Dir}: {Error}", dir, e.Message); }
+            if (!Directory.Exists(d)) continue;
+            Mounts.UnmountAllUnder(d);
+            try { Directory.Delete(d, recursive: true); }
+            catch (IOException e) { log.Warning("cannot remove old probe bundles in {Dir}: {Error}", d, e.Message); }
         }
         // Handlers are probed one after the other: each is a short container start, and the host has few cores.
         var results = new Dictionary<string, HandlerFeatures>(StringComparer.Ordinal);
         foreach (var (name, handler) in c.Runtimes)
         {
             var rro = await ProbeRecursiveReadOnlyAsync(name, handler, dir, shell, log).ConfigureAwait(false);
-            results[name] = new HandlerFeatures(name, rro, UserNamespaces: false);
+            var usernsMissing = await UserNamespaceProbe.RunAsync(name, handler, dir, layersDir, shell, pinner, log).ConfigureAwait(false);
+            results[name] = new HandlerFeatures(name, rro, UserNamespaces: usernsMissing.Length == 0, usernsMissing);
         }
         return results;
     }

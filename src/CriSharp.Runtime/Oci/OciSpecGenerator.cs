@@ -68,6 +68,12 @@ public sealed record SpecInput(ContainerSpec Container, PodSandbox Sandbox, Imag
 {
     /// <summary>Host facts; null means probe this host (<see cref="HostFeatures.Current"/>). Tests pin them.</summary>
     public HostFeatures? Host { get; init; }
+
+    /// <summary>
+    /// Per request mount (same index as <see cref="ContainerSpec.Mounts"/>): the idmapped clone the runtime binds
+    /// instead of the host path, or null for a plain bind of the host path. Null list: no idmapped mounts.
+    /// </summary>
+    public IReadOnlyList<string?>? MountSources { get; init; }
 }
 
 /// <summary>
@@ -173,10 +179,19 @@ public static class OciSpecGenerator
             RootfsPropagation = rootfsPropagation,
         };
         Devices(container, linux);
+        var userns = UserNamespace(sandbox);
+        if (userns is not null)
+        {
+            linux.UidMappings = [.. userns.Uids!.Select(m => new OciIdMapping { ContainerId = m.ContainerId, HostId = m.HostId, Size = m.Length })];
+            linux.GidMappings = [.. userns.Gids!.Select(m => new OciIdMapping { ContainerId = m.ContainerId, HostId = m.HostId, Size = m.Length })];
+        }
         if (!security.Privileged)
         {
-            linux.MaskedPaths = [.. security.MaskedPaths ?? DefaultMaskedPaths];
-            linux.ReadonlyPaths = [.. security.ReadonlyPaths ?? DefaultReadonlyPaths];
+            // kubelet's Unmasked procMount (KEP-4265) sends both lists empty; it is honoured only in a pod with its own
+            // user namespace (kubelet's rule). Anywhere else an empty list is "not given", as containerd reads it.
+            var unmasked = userns is not null && security.MaskedPaths is { Count: 0 } && security.ReadonlyPaths is { Count: 0 };
+            linux.MaskedPaths = unmasked ? [] : [.. security.MaskedPaths is { Count: > 0 } masked ? masked : DefaultMaskedPaths];
+            linux.ReadonlyPaths = unmasked ? [] : [.. security.ReadonlyPaths is { Count: > 0 } ro ? ro : DefaultReadonlyPaths];
         }
         linux.Seccomp = Seccomp(security, capabilities.Bounding ?? []);
 
@@ -488,7 +503,10 @@ public static class OciSpecGenerator
         var podModes = input.Sandbox.Spec.Security.Namespaces;
         var sandbox = input.Sandbox;
         var host = input.Host ?? HostFeatures.Current;
-        var result = new List<OciNamespace> { new() { Type = "mount" } };
+        var result = new List<OciNamespace>();
+        // Joined first (runc and crun order it so anyway): the pod's other namespaces belong to it.
+        if (UserNamespace(sandbox) is not null) result.Add(new OciNamespace { Type = "user", Path = sandbox.UserNsPath });
+        result.Add(new OciNamespace { Type = "mount" });
 
         void Pod(string type, string path, NamespaceMode mode)
         {
@@ -514,6 +532,10 @@ public static class OciSpecGenerator
         if (host.CgroupV2) result.Add(new OciNamespace { Type = "cgroup" });
         return result;
     }
+
+    /// <summary>The pod's own user namespace (pinned, with its mappings), or null when it uses the node's.</summary>
+    static UserNamespaceSpec? UserNamespace(PodSandbox sandbox) =>
+        sandbox.UserNsPath.Length > 0 && sandbox.Spec.Security.Namespaces.User is { IsPod: true } u ? u : null;
 
     // ---- mounts -------------------------------------------------------------------------------------------------
 
@@ -552,8 +574,9 @@ public static class OciSpecGenerator
 
         string? rootfsPropagation = null;
         var requested = new List<OciMount>();
-        foreach (var mount in container.Mounts)
+        for (int index = 0; index < container.Mounts.Count; index++)
         {
+            var mount = container.Mounts[index];
             const string field = "mounts";
             if (!mount.ContainerPath.StartsWith('/'))
                 throw new SpecException(field, $"mount container path \"{mount.ContainerPath}\" is not absolute");
@@ -591,7 +614,9 @@ public static class OciSpecGenerator
             {
                 options.Add(mount.Readonly ? "ro" : "rw");
             }
-            requested.Add(Bind(CleanPath(mount.ContainerPath), mount.HostPath, options));
+            if (mount.Idmapped && input.MountSources?[index] is null)
+                throw new SpecException(field, $"mount {mount.ContainerPath}: uid/gid mappings given but no idmapped source was prepared");
+            requested.Add(Bind(CleanPath(mount.ContainerPath), input.MountSources?[index] ?? mount.HostPath, options));
         }
 
         // A requested mount replaces defaults at its destination and below (a /dev mount takes /dev/pts with it).

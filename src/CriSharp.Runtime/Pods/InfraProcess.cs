@@ -34,6 +34,9 @@ public sealed class InfraProcess(LiveConfig config, ConmonMonitor monitor)
         var bundle = BundleOf(pod);
         var rootfs = Path.Combine(bundle, "rootfs");
         Directory.CreateDirectory(rootfs);
+        // The runtime makes its mount points (/proc, /dev, /catatonit) in the empty rootfs as the pod's root.
+        if (pod.UserNsPath.Length > 0 && pod.Spec.Security.Namespaces.User is { IsPod: true } userns)
+            CriSharp.Linux.FileMetadata.Lchown(rootfs, userns.HostRoot.Uid, userns.HostRoot.Gid);
         var spec = new ContainerSpec
         {
             Name = "infra",

@@ -14,6 +14,14 @@ public static class PodFiles
         else
             File.WriteAllText(pod.HostsPath, Hosts(hostname, pod.Ips));
         File.WriteAllText(pod.ResolvConfPath, ResolvConf(pod.Spec));
+        // In a pod with its own user namespace the files belong to the pod's root, as they would without one:
+        // the container's root may rewrite /etc/hosts. They are the pod's own copies, never shared.
+        if (pod.Spec.Security.Namespaces.User is { IsPod: true } userns)
+        {
+            var (uid, gid) = userns.HostRoot;
+            foreach (var path in new[] { pod.HostnamePath, pod.HostsPath, pod.ResolvConfPath })
+                CriSharp.Linux.FileMetadata.Lchown(path, uid, gid);
+        }
     }
 
     public static string HostnameOf(SandboxSpec spec, bool hostNetwork) =>
@@ -22,6 +30,7 @@ public static class PodFiles
     /// <summary>Rewrites /etc/hosts once the pod has IPs (the network hook runs after the files exist).</summary>
     public static void UpdateHosts(PodSandbox pod, bool hostNetwork)
     {
+        // Truncated in place (not replaced), so the owner a user-namespaced pod's copy got stays.
         if (!hostNetwork) File.WriteAllText(pod.HostsPath, Hosts(HostnameOf(pod.Spec, false), pod.Ips));
     }
 

@@ -17,6 +17,7 @@ public sealed class PodManager(
     ICgroupManager cgroups,
     IPodNetwork network,
     InfraProcess infra,
+    Oci.HandlerFeatureProbe handlerFeatures,
     ILogger log)
 {
     const long ShmBytes = 64L * 1024 * 1024;
@@ -35,6 +36,13 @@ public sealed class PodManager(
     {
         Validate(spec);
         var handler = ResolveHandler(spec.RuntimeHandler);
+        if (spec.Security.Namespaces.User is { IsPod: true })
+        {
+            var features = (await handlerFeatures.ResultsAsync().WaitAsync(ct)).GetValueOrDefault(handler);
+            if (features is not { UserNamespaces: true })
+                throw new WrongStateException($"runtime handler '{handler}' cannot run pods with a user namespace on this host: " +
+                    (features?.UserNamespacesMissing is { Length: > 0 } why ? why : "not probed"));
+        }
         var name = Naming.SandboxName(spec.Name, spec.Namespace, spec.Uid, spec.Attempt);
         var (id, outcome) = await _names.CreateAsync(name, () => CreateAsync(spec, handler, ct));
         if (outcome == CreateOutcome.AlreadyExists)
@@ -54,6 +62,7 @@ public sealed class PodManager(
         if (spec.Hostname.Length > 64) // the kernel's limit (HOST_NAME_MAX)
             throw new InvalidRequestException("config.hostname", $"'{spec.Hostname}' is longer than 64 characters");
         var ns = spec.Security.Namespaces;
+        UserNamespaceValidator.ValidatePod(ns);
         try
         {
             SysctlValidator.Validate(spec.Sysctls, hostNetwork: ns.Network == NamespaceMode.Node, hostIpc: ns.Ipc == NamespaceMode.Node);
@@ -97,7 +106,7 @@ public sealed class PodManager(
             if (!hostNet || !hostIpc)
             {
                 pinned = await pinner.PinAsync(Path.Combine(dir, "ns"), net: !hostNet, ipc: !hostIpc, uts: !hostNet,
-                    PodFiles.HostnameOf(spec, hostNet), spec.Sysctls, ct);
+                    PodFiles.HostnameOf(spec, hostNet), spec.Sysctls, ct, ns.User);
                 undo.Push(() => pinner.Release(Path.Combine(dir, "ns")));
             }
 
@@ -106,7 +115,9 @@ public sealed class PodManager(
             {
                 shm = Path.Combine(dir, "shm");
                 Directory.CreateDirectory(shm);
-                Mounts.MountTmpfs(shm, ShmBytes, "1777", MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec);
+                // In a user namespace the tmpfs root belongs to the pod's root, as a private one would.
+                Mounts.MountTmpfs(shm, ShmBytes, "1777", MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec,
+                    ns.User is { IsPod: true } u ? $"uid={u.HostRoot.Uid},gid={u.HostRoot.Gid}" : null);
                 undo.Push(() => Mounts.Unmount(shm, detach: true));
             }
 
@@ -126,6 +137,7 @@ public sealed class PodManager(
                 NetNsPath = pinned.NetPath ?? "",
                 IpcNsPath = pinned.IpcPath ?? "",
                 UtsNsPath = pinned.UtsPath ?? "",
+                UserNsPath = pinned.UserPath ?? "",
                 ShmPath = shm,
                 CgroupPath = cgroup,
             };

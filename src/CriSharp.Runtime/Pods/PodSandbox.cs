@@ -61,6 +61,8 @@ public sealed record PodSandbox
     public string NetNsPath { get; init; } = "";
     public string IpcNsPath { get; init; } = "";
     public string UtsNsPath { get; init; } = "";
+    /// <summary>The pinned user namespace of a pod with userns_options POD, or "" (the node's).</summary>
+    public string UserNsPath { get; init; } = "";
     /// <summary>The tmpfs mounted for /dev/shm, or "" with host IPC.</summary>
     public string ShmPath { get; init; } = "";
     /// <summary>cgroup path relative to the hierarchy root, e.g. "/kubepods/pod123" (cgroupfs driver).</summary>

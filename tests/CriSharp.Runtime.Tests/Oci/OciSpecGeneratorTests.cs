@@ -366,13 +366,62 @@ public sealed class OciSpecGeneratorTests : IDisposable
         Assert.Contains("/proc/kcore", defaults.MaskedPaths!);
         Assert.Equal(["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"], defaults.ReadonlyPaths);
 
+        // An empty list outside a pod user namespace is "not given" (the defaults), as containerd reads it.
         var overridden = _f.Generate(WithSecurity(s => s with { MaskedPaths = ["/proc/x"], ReadonlyPaths = [] })).Linux!;
         Assert.Equal(["/proc/x"], overridden.MaskedPaths);
-        Assert.Empty(overridden.ReadonlyPaths!);
+        Assert.Equal(OciSpecGenerator.DefaultReadonlyPaths, overridden.ReadonlyPaths);
+        var unmaskedOnHost = _f.Generate(WithSecurity(s => s with { MaskedPaths = [], ReadonlyPaths = [] })).Linux!;
+        Assert.Equal(OciSpecGenerator.DefaultMaskedPaths, unmaskedOnHost.MaskedPaths);
+
+        // kubelet's Unmasked procMount (both empty) in a pod with its own user namespace drops both.
+        var unmasked = _f.Generate(WithSecurity(s => s with { MaskedPaths = [], ReadonlyPaths = [] }), sandbox: UsernsSandbox()).Linux!;
+        Assert.Empty(unmasked.MaskedPaths!);
+        Assert.Empty(unmasked.ReadonlyPaths!);
 
         var privileged = _f.Generate(WithSecurity(s => s with { Privileged = true, MaskedPaths = ["/proc/x"] }), sandbox: _f.Sandbox(privileged: true)).Linux!;
         Assert.Null(privileged.MaskedPaths);
         Assert.Null(privileged.ReadonlyPaths);
+    }
+
+    PodSandbox UsernsSandbox() => _f.Sandbox(p => p with
+    {
+        UserNsPath = "/run/crisharp/pods/sb1/ns/user",
+        Spec = p.Spec with
+        {
+            Security = p.Spec.Security with
+            {
+                Namespaces = p.Spec.Security.Namespaces with { User = new UserNamespaceSpec(NamespaceMode.Pod, [new(0, 100000, 65536)], [new(0, 200000, 65536)]) },
+            },
+        },
+    });
+
+    [Fact]
+    public void A_pod_user_namespace_is_joined_first_with_its_mappings()
+    {
+        var linux = _f.Generate(sandbox: UsernsSandbox()).Linux!;
+        Assert.Equal("user", linux.Namespaces![0].Type);
+        Assert.Equal("/run/crisharp/pods/sb1/ns/user", linux.Namespaces[0].Path);
+        Assert.Equal((0u, 100000u, 65536u), (linux.UidMappings![0].ContainerId, linux.UidMappings[0].HostId, linux.UidMappings[0].Size));
+        Assert.Equal(200000u, linux.GidMappings![0].HostId);
+        var host = _f.Generate().Linux!;
+        Assert.DoesNotContain(host.Namespaces!, n => n.Type == "user");
+        Assert.Null(host.UidMappings);
+    }
+
+    [Fact]
+    public void An_idmapped_mount_binds_its_prepared_clone_and_never_the_host_path()
+    {
+        var dir = Directory.CreateTempSubdirectory("crisharp-spec-idmap-").FullName;
+        try
+        {
+            var mount = new MountSpec("/data", dir, UidMappings: [new(0, 100000, 65536)], GidMappings: [new(0, 100000, 65536)]);
+            var container = SpecFixture.Container(c => c with { Mounts = [mount] });
+            var e = Assert.Throws<SpecException>(() => OciSpecGenerator.Generate(_f.Input(container, sandbox: UsernsSandbox())));
+            Assert.Contains("idmapped source", e.Message);
+            var spec = OciSpecGenerator.Generate(_f.Input(container, sandbox: UsernsSandbox()) with { MountSources = ["/run/crisharp/c1/idmap/v0"] });
+            Assert.Equal("/run/crisharp/c1/idmap/v0", spec.Mounts!.Single(m => m.Destination == "/data").Source);
+        }
+        finally { Directory.Delete(dir); }
     }
 
     // ---- seccomp / apparmor ----
