@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace CriSharp.Runtime.Containers;
 
 /// <summary>How a mount's propagation is set up (CRI MountPropagation).</summary>
@@ -23,14 +25,14 @@ public sealed record MountSpec(string ContainerPath, string HostPath, bool Reado
     MountPropagationMode Propagation = MountPropagationMode.Private, bool RecursiveReadOnly = false, bool SelinuxRelabel = false,
     List<IdMapping>? UidMappings = null, List<IdMapping>? GidMappings = null)
 {
-    public bool Idmapped => UidMappings is { Count: > 0 } || GidMappings is { Count: > 0 };
+    [JsonIgnore] public bool Idmapped => UidMappings is { Count: > 0 } || GidMappings is { Count: > 0 };
 }
 
 /// <summary>Container ids [ContainerId, ContainerId + Length) are host ids from HostId on (CRI IDMapping).</summary>
 public sealed record IdMapping(uint ContainerId, uint HostId, uint Length)
 {
     /// <summary>The /proc/PID/uid_map line for this range.</summary>
-    public string MapLine => $"{ContainerId} {HostId} {Length}";
+    [JsonIgnore] public string MapLine => $"{ContainerId} {HostId} {Length}";
 }
 
 /// <summary>
@@ -39,10 +41,10 @@ public sealed record IdMapping(uint ContainerId, uint HostId, uint Length)
 /// </summary>
 public sealed record UserNamespaceSpec(NamespaceMode Mode = NamespaceMode.Node, List<IdMapping>? Uids = null, List<IdMapping>? Gids = null)
 {
-    public bool IsPod => Mode == NamespaceMode.Pod;
+    [JsonIgnore] public bool IsPod => Mode == NamespaceMode.Pod;
 
     /// <summary>The host uid/gid of container root (the owner of the pod's own files and writable layers).</summary>
-    public (uint Uid, uint Gid) HostRoot => (Uids![0].HostId, Gids![0].HostId);
+    [JsonIgnore] public (uint Uid, uint Gid) HostRoot => (Uids![0].HostId, Gids![0].HostId);
 
     public bool SameAs(UserNamespaceSpec? other) => other is not null && other.Mode == Mode
         && (Uids ?? []).SequenceEqual(other.Uids ?? []) && (Gids ?? []).SequenceEqual(other.Gids ?? []);

@@ -236,6 +236,60 @@ public sealed partial class ContainerSpecTests
         Assert.Equal(mountsBefore, Mounts.ReadMountInfo().Count);
     }
 
+    [Fact]
+    public async Task A_handler_that_cannot_join_a_user_namespace_is_not_advertised_and_refuses_such_pods()
+    {
+        using var d = new DaemonProcess();
+        // An OCI runtime as one built without user namespaces behaves: runc for everything else.
+        var wrapper = Path.Combine(d.Dir, "runc-without-userns");
+        File.WriteAllText(wrapper, """
+            #!/bin/sh
+            bundle=.
+            prev=
+            for a in "$@"; do [ "$prev" = --bundle ] && bundle=$a; prev=$a; done
+            if grep -q '"type": *"user"' "$bundle/config.json" 2>/dev/null; then
+              echo "user namespaces are not supported by this runtime" >&2; exit 1
+            fi
+            exec /usr/sbin/runc "$@"
+            """);
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0x1ED);
+        Directory.CreateDirectory(d.DropInDir);
+        File.WriteAllText(Path.Combine(d.DropInDir, "50-nouserns.toml"), $"""
+            [runtimes.nouserns]
+            path = "{wrapper}"
+            root_dir = "{d.Dir}/state/nouserns"
+            """);
+        await d.StartServingAsync();
+        var rt = new RuntimeService.RuntimeServiceClient(d.Channel());
+        var handlers = (await rt.StatusAsync(new StatusRequest())).RuntimeHandlers.ToDictionary(h => h.Name);
+        Assert.False(handlers["nouserns"].Features.UserNamespaces);
+        Assert.True(handlers["nouserns"].Features.RecursiveReadOnlyMounts);
+        Assert.True(handlers["runc"].Features.UserNamespaces);
+
+        var config = new PodSandboxConfig
+        {
+            Metadata = new PodSandboxMetadata { Name = "nouserns", Uid = "u1", Namespace = "spec" },
+            Linux = new LinuxPodSandboxConfig
+            {
+                SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { UsernsOptions = PodUserns(800000) } },
+            },
+        };
+        var e = await Assert.ThrowsAsync<RpcException>(() => rt.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = "nouserns" }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Contains("'nouserns'", e.Status.Detail);
+        Assert.Contains("user namespace", e.Status.Detail);
+        Assert.Contains("user namespaces are not supported by this runtime", e.Status.Detail);
+        Assert.Empty((await rt.ListPodSandboxAsync(new ListPodSandboxRequest())).Items);
+        Assert.Empty(Directory.GetDirectories(Path.Combine(d.Dir, "state", "pods")));
+        Assert.DoesNotContain(Mounts.ReadMountInfo(), m => m.MountPoint.StartsWith(d.Dir + "/", StringComparison.Ordinal));
+        // The same pod without a user namespace runs on that handler.
+        config.Linux.SecurityContext.NamespaceOptions.UsernsOptions = new UserNamespace { Mode = NamespaceMode.Node };
+        string id;
+        try { id = (await rt.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = "nouserns" })).PodSandboxId; }
+        catch (RpcException x) { throw new Xunit.Sdk.XunitException(x.Message + "\n" + d.Stderr); }
+        await rt.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = id });
+    }
+
     ContainerConfig WithIdmappedMount(string name, string hostPath)
     {
         var c = Sh(name, "true");

@@ -168,6 +168,62 @@ public sealed class RecoveryTests(ITestOutputHelper output) : IAsyncLifetime
         await AssertNothingLeftAsync(cgroup, conmonPid, quitterConmon);
     }
 
+    [Theory]
+    [InlineData("runc")]
+    [InlineData("crun")]
+    public async Task A_pod_with_a_user_namespace_survives_a_crash_and_a_restart_and_leaves_nothing_when_removed(string handler)
+    {
+        var config = PodConfig("userns-" + handler);
+        var mapping = new IDMapping { ContainerId = 0, HostId = 700000, Length = 65536 };
+        config.Linux = new LinuxPodSandboxConfig
+        {
+            SecurityContext = new LinuxSandboxSecurityContext
+            {
+                // PID POD as well: the infra process must join the user namespace too.
+                NamespaceOptions = new NamespaceOption
+                {
+                    Pid = NamespaceMode.Pod,
+                    UsernsOptions = new UserNamespace { Mode = NamespaceMode.Pod, Uids = { mapping }, Gids = { mapping } },
+                },
+            },
+        };
+        var pod = (await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = handler })).PodSandboxId;
+        var status = await _runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod, Verbose = true });
+        var cgroup = JsonDocument.Parse(status.Info["info"]).RootElement.GetProperty("cgroupPath").GetString()!;
+        _podCgroups.Add(cgroup);
+        Assert.Equal(NamespaceMode.Pod, status.Status.Linux.Namespaces.Options.UsernsOptions.Mode);
+        var sleeper = await CreateAndStartAsync(pod, config, "sleeper", "sleep 1000");
+        await WaitForState(sleeper, ContainerState.ContainerRunning);
+        var (pid, conmonPid) = await PidsAsync(sleeper);
+
+        async Task AssertMapped(string id)
+        {
+            var r = await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = id, Cmd = { "cat", "/proc/self/uid_map" }, Timeout = 10 });
+            Assert.Equal(0, r.ExitCode);
+            Assert.Equal("0 700000 65536", string.Join(' ', r.Stdout.ToStringUtf8().Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries)));
+        }
+        await AssertMapped(sleeper);
+
+        await CrashAsync();
+        Assert.True(IsAlive(pid), $"container process {pid} died with the daemon");
+        await StartDaemonAsync();
+        Assert.Equal(PodSandboxState.SandboxReady, Assert.Single((await _runtime.ListPodSandboxAsync(new ListPodSandboxRequest())).Items).State);
+        Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(sleeper)).State);
+        await AssertMapped(sleeper);
+
+        await StopGracefullyAsync();
+        await StartDaemonAsync();
+        // The pinned user namespace still serves new containers of the pod after two restarts.
+        var late = await CreateAndStartAsync(pod, config, "late", "sleep 1000");
+        await WaitForState(late, ContainerState.ContainerRunning);
+        await AssertMapped(late);
+        var (_, lateConmon) = await PidsAsync(late);
+
+        await _runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod });
+        await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
+        await AssertNothingLeftAsync(cgroup, conmonPid, lateConmon);
+    }
+
     [Fact]
     public async Task A_container_that_exits_while_the_daemon_is_down_reports_its_real_exit_code_and_time()
     {
