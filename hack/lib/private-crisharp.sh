@@ -5,6 +5,9 @@
 private_crisharp_config() {
   local dir=$1 bridge=$2 subnet=$3
   mkdir -p "$dir/net.d"
+  # mktemp -d makes DIR 0700; a pod's root in its own user namespace must pass through it to its rootfs
+  # (crisharp makes root and state 0711 itself, but not their parents), as through /var/lib and /run.
+  chmod 0711 "$dir"
   cat >"$dir/net.d/10-crisharp-test.conflist" <<CNI
 {"cniVersion":"1.0.0","name":"crisharp-test","plugins":[
   {"type":"bridge","bridge":"$bridge","isGateway":true,"ipMasq":false,

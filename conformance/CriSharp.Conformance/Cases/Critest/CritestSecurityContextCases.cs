@@ -7,7 +7,7 @@ namespace CriSharp.Conformance.Cases;
 
 /// <summary>
 /// critest 1.36.0's "Security Context" specs (pkg/validate/security_context_linux.go) but the user-namespace
-/// ones: pod and container namespaces (host PID/IPC/network against the host, pod and container PID
+/// ones (CritestUserNamespaceCases): pod and container namespaces (host PID/IPC/network against the host, pod and container PID
 /// namespaces against nginx's PID 1), users and groups, a read-only rootfs, privileged containers and
 /// capabilities (brctl, ping, CapBnd), masked and read-only paths, SupplementalGroupsPolicy, seccomp
 /// profiles (Seccomp: in /proc/self/status, localhost profiles blocking chmod or sethostname) and
