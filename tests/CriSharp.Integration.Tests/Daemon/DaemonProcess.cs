@@ -28,6 +28,7 @@ public sealed class DaemonProcess : IDisposable
     public DaemonProcess(string extraToml = "", string? dir = null, bool loopbackNetwork = true)
     {
         Dir = dir ?? Directory.CreateTempSubdirectory("crisharp-it-").FullName;
+        Directory.CreateDirectory(Dir);
         // As /var/lib and /run are on a node: others may pass through (not list), which a pod's root in its own
         // user namespace needs to reach its rootfs and pod files (a 0700 temp dir would make the probe fail).
         File.SetUnixFileMode(Dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
