@@ -79,7 +79,8 @@ public sealed class ContainerManager
         UserNamespaceValidator.ValidateContainer(spec.Security.Namespaces, sandbox);
         UserNamespaceValidator.ValidateMounts(spec.Mounts, sandbox);
         var name = Naming.ContainerName(spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, spec.Attempt);
-        var (id, outcome) = await _names.CreateAsync(name, () => CreateCoreAsync(sandbox, image, spec, logPath, ct));
+        // On no caller's token: a retry that joined it gets the same result even if the first caller gave up.
+        var (id, outcome) = await _names.CreateAsync(name, () => CreateCoreAsync(sandbox, image, spec, logPath, CancellationToken.None), ct);
         if (outcome == CreateOutcome.AlreadyExists)
             throw new NameInUseException($"container name \"{name}\" is already used by {id}");
         return _containers.Get(id) ?? throw new ObjectNotFoundException($"container {id} vanished while it was being created");

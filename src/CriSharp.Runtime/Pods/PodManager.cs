@@ -44,7 +44,9 @@ public sealed class PodManager(
                     (features?.UserNamespacesMissing is { Length: > 0 } why ? why : "not probed"));
         }
         var name = Naming.SandboxName(spec.Name, spec.Namespace, spec.Uid, spec.Attempt);
-        var (id, outcome) = await _names.CreateAsync(name, () => CreateAsync(spec, handler, ct));
+        // The create is the pod's, not this caller's: a caller that gives up must not undo it under a retry that
+        // joined it (every step is bounded by its own timeout; the undo path still runs on failure).
+        var (id, outcome) = await _names.CreateAsync(name, () => CreateAsync(spec, handler, CancellationToken.None), ct);
         if (outcome == CreateOutcome.AlreadyExists)
             throw new NameInUseException($"pod sandbox name \"{name}\" is already used by {id}");
         return sandboxes.Get(id) ?? throw new ObjectNotFoundException($"pod sandbox {id} vanished while it was being created");

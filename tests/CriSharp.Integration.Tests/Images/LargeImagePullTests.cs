@@ -72,7 +72,8 @@ public sealed class LargeImagePullTests(LargeImagePullTests.Fixture fixture) : I
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (!Directory.EnumerateFiles(first.IngestDir).Any(f => new FileInfo(f).Length > 0))
             {
-                Assert.False(pull.IsCompleted, "the pull ended before any bytes were seen in root/ingest");
+                Assert.False(pull.IsCompleted, "the pull ended before any bytes were seen in root/ingest: "
+                    + (pull.IsFaulted ? pull.Exception!.InnerException!.Message : "it succeeded") + "\n" + first.Daemon.Stderr);
                 Assert.True(DateTime.UtcNow < deadline, "no download bytes appeared in root/ingest within 60 s");
                 await Task.Delay(1);
             }

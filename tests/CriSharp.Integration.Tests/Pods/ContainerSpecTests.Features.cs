@@ -27,7 +27,7 @@ public sealed partial class ContainerSpecTests
         // No probe container, layer or pinned namespace is left behind.
         foreach (var dir in new[] { Path.Combine(f.Daemon.Dir, "state", "probes"), Path.Combine(f.Daemon.Dir, "root", "probes") })
             Assert.Empty(Directory.Exists(dir) ? Directory.GetFileSystemEntries(dir) : []);
-        Assert.DoesNotContain(Mounts.ReadMountInfo(), m => m.MountPoint.Contains("/probes/", StringComparison.Ordinal));
+        Assert.DoesNotContain(Mounts.ReadMountInfo(), m => m.MountPoint.StartsWith(f.Daemon.Dir + "/", StringComparison.Ordinal) && m.MountPoint.Contains("/probes/", StringComparison.Ordinal));
         // critest reads the state dir from the verbose config (it tests idmapped mounts on its parent's file system).
         var verbose = await Rt.StatusAsync(new StatusRequest { Verbose = true });
         var config = System.Text.Json.JsonDocument.Parse(verbose.Info["config"]).RootElement;

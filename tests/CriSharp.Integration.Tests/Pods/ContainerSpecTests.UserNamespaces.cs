@@ -183,7 +183,8 @@ public sealed partial class ContainerSpecTests
     {
         var podsDir = Path.Combine(f.Daemon.Dir, "state", "pods");
         var podsBefore = Directory.GetDirectories(podsDir).Length;
-        var mountsBefore = Mounts.ReadMountInfo().Count;
+        int DaemonMounts() => Mounts.ReadMountInfo().Count(m => m.MountPoint.StartsWith(f.Daemon.Dir + "/", StringComparison.Ordinal));
+        var mountsBefore = DaemonMounts();
         var two = PodUserns(1000, 100000);
         two.Uids.Add(new IDMapping { ContainerId = 0, HostId = 2000, Length = 100000 });
         two.Gids.Add(new IDMapping { ContainerId = 0, HostId = 2000, Length = 100000 });
@@ -233,7 +234,7 @@ public sealed partial class ContainerSpecTests
             Directory.Delete(ramfs);
         }
         Assert.Equal(podsBefore, Directory.GetDirectories(podsDir).Length);
-        Assert.Equal(mountsBefore, Mounts.ReadMountInfo().Count);
+        Assert.Equal(mountsBefore, DaemonMounts());
     }
 
     [Fact]

@@ -219,4 +219,45 @@ public sealed class PodLifecycleTests : IAsyncLifetime
         Assert.Equal(StatusCode.AlreadyExists, e.StatusCode);
         await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
     }
+
+    [Fact]
+    public async Task A_create_whose_caller_gave_up_is_handed_to_the_retry()
+    {
+        var config = PodConfig("deadline");
+        // The client gives up long before the pod exists; the server finishes the create anyway.
+        var gaveUp = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config }, deadline: DateTime.UtcNow.AddMilliseconds(5)));
+        Assert.Equal(StatusCode.DeadlineExceeded, gaveUp.StatusCode);
+        var pod = (await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config })).PodSandboxId;
+        var listed = Assert.Single((await _runtime.ListPodSandboxAsync(new ListPodSandboxRequest())).Items);
+        Assert.Equal(pod, listed.Id);
+        Assert.Equal(PodSandboxState.SandboxReady, listed.State);
+        // One answer per caller that gave up: after that, the same name is a duplicate again.
+        // (A retry that joined the create in flight cannot be told from a new caller, so one more may get the id.)
+        try { Assert.Equal(pod, (await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config })).PodSandboxId); }
+        catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists) { }
+        var dup = await Assert.ThrowsAsync<RpcException>(async () => await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config }));
+        Assert.Equal(StatusCode.AlreadyExists, dup.StatusCode);
+
+        // Three identical creates, the first caller cancels: the create is not undone under the two that joined,
+        // and the first caller's retry gets the same container.
+        var ctrConfig = ShConfig("joined", "sleep 30");
+        CreateContainerRequest Request() => new() { PodSandboxId = pod, Config = ctrConfig, SandboxConfig = config };
+        using var cancel = new CancellationTokenSource();
+        var bundles = Path.Combine(_daemon.Dir, "state/containers");
+        var first = _runtime.CreateContainerAsync(Request(), cancellationToken: cancel.Token).ResponseAsync;
+        // Cancelled once the server is working on it (its bundle exists), not before the request got there.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Directory.GetDirectories(bundles).Length == 0 && DateTime.UtcNow < deadline) await Task.Delay(1);
+        var others = Enumerable.Range(0, 2).Select(_ => _runtime.CreateContainerAsync(Request()).ResponseAsync).ToList();
+        cancel.Cancel();
+        var cancelled = await Assert.ThrowsAsync<RpcException>(async () => await first);
+        Assert.Equal(StatusCode.Cancelled, cancelled.StatusCode);
+        var ids = (await Task.WhenAll(others)).Select(r => r.ContainerId).ToList();
+        ids.Add((await _runtime.CreateContainerAsync(Request())).ContainerId);
+        var id = Assert.Single(ids.Distinct());
+        Assert.Equal(id, Assert.Single((await _runtime.ListContainersAsync(new ListContainersRequest())).Containers).Id);
+        await _runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id });
+        await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
+    }
 }
