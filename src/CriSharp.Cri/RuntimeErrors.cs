@@ -18,6 +18,7 @@ static class RuntimeErrors
         InvalidRequestException or SpecException => Rpc(StatusCode.InvalidArgument, e.Message),
         ObjectNotFoundException => Rpc(StatusCode.NotFound, e.Message),
         WrongStateException => Rpc(StatusCode.FailedPrecondition, e.Message),
+        HandlerUnavailableException => Rpc(StatusCode.FailedPrecondition, e.Message),
         NameInUseException => Rpc(StatusCode.AlreadyExists, e.Message),
         ExecTimeoutException => Rpc(StatusCode.DeadlineExceeded, e.Message),
         CniException { NotReady: true } => Rpc(StatusCode.FailedPrecondition, e.Message),

@@ -14,3 +14,13 @@ public sealed class WrongStateException(string message) : Exception(message);
 
 /// <summary>An object with that name already exists (→ AlreadyExists).</summary>
 public sealed class NameInUseException(string message) : Exception(message);
+
+/// <summary>
+/// A runtime handler that cannot be used now: its binary is missing, or it is no longer configured (→ FailedPrecondition).
+/// Its containers keep their last known state; the handler is used again as soon as it is back.
+/// </summary>
+public sealed class HandlerUnavailableException(string handler, string why)
+    : Exception($"runtime handler '{handler}' is not available: {why}")
+{
+    public string Handler { get; } = handler;
+}

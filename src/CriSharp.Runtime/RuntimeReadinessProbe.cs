@@ -15,7 +15,10 @@ public sealed class RuntimeReadinessProbe(LiveConfig config)
             return new(false, NotReadyReason, $"default runtime '{c.DefaultRuntime}': {handler.Path} is not an executable file");
         if (!IsExecutable(c.MonitorPath))
             return new(false, NotReadyReason, $"monitor {c.MonitorPath} is not an executable file");
-        return Readiness.Yes;
+        // Ready (the default handler works), but say which other handlers cannot be used now, and why.
+        var missing = c.Runtimes.Where(r => r.Key != c.DefaultRuntime && !IsExecutable(r.Value.Path))
+            .Select(r => $"runtime handler '{r.Key}': {r.Value.Path} is not an executable file").ToList();
+        return missing.Count == 0 ? Readiness.Yes : new(true, "", string.Join("; ", missing));
     }
 
     static bool IsExecutable(string path)

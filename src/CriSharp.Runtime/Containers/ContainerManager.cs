@@ -58,7 +58,7 @@ public sealed class ContainerManager
     public OciRuntime RuntimeFor(string handler)
     {
         var h = _config.Current.Runtimes.GetValueOrDefault(handler)
-            ?? throw new WrongStateException($"runtime handler '{handler}' is no longer configured");
+            ?? throw new HandlerUnavailableException(handler, "it is no longer configured");
         return new OciRuntime(handler, h.Path, h.RootDir);
     }
 
@@ -376,7 +376,17 @@ public sealed class ContainerManager
                 OnExited(c.Id, e.ExitCode, e.FinishedAt);
                 continue;
             }
-            var state = await RuntimeFor(c.RuntimeHandler).StateAsync(c.Id);
+            OciState? state;
+            try
+            {
+                state = await RuntimeFor(c.RuntimeHandler).StateAsync(c.Id);
+            }
+            catch (HandlerUnavailableException unavailable)
+            {
+                // Never a failed start and never a guess: the container keeps its last known state until the handler is back.
+                _log.Warning("container {ContainerId} keeps its last known state {State}: {Error}", c.Id, c.State, unavailable.Message);
+                continue;
+            }
             if (state is { Status: "running" or "created" or "paused" }) continue;
             _log.Warning("container {ContainerId} is gone without an exit file (reboot?); marking it exited", c.Id);
             _containers.Update(c.Id, r => r with { State = ContainerState.Exited, ExitCode = 255, Reason = "Unknown", FinishedAt = Naming.NowNanos() });
@@ -386,11 +396,29 @@ public sealed class ContainerManager
             var id = Path.GetFileName(dir);
             if (_containers.Get(id) != null) continue;
             _log.Warning("removing leftovers of container {ContainerId} from an interrupted create", id);
+            var deleted = true;
             foreach (var handler in _config.Current.Runtimes.Keys)
-                await RuntimeFor(handler).DeleteAsync(id, force: true);
-            Mounts.UnmountAllUnder(dir);
-            DeleteDir(dir);
-            DeleteAttachEntry(id);
+            {
+                try { await RuntimeFor(handler).DeleteAsync(id, force: true); }
+                catch (HandlerUnavailableException e) { _log.Warning("leftover container {ContainerId}: not deleted from {Handler}: {Error}", id, handler, e.Message); }
+                catch (ExternalProgramException e)
+                {
+                    // The daemon still starts; what the runtime would not delete stays, with its bundle, for the next start.
+                    _log.Error("leftover container {ContainerId}: {Handler} could not delete it, its bundle stays: {Error}", id, handler, e.Message);
+                    deleted = false;
+                }
+            }
+            if (!deleted) continue;
+            try
+            {
+                Mounts.UnmountAllUnder(dir);
+                DeleteDir(dir);
+                DeleteAttachEntry(id);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException)
+            {
+                _log.Error("leftover container {ContainerId}: could not remove {Dir}: {Error}", id, dir, e.Message);
+            }
         }
         foreach (var dir in Directory.EnumerateDirectories(ContainersLayerDir))
             if (_containers.Get(Path.GetFileName(dir)) == null) DeleteDir(dir);

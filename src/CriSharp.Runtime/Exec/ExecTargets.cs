@@ -16,6 +16,9 @@ public sealed class ExecTargets(ContainerManager containers)
     }
 
     /// <summary>`runtime --root R exec --process F [extra] id`.</summary>
-    public static string[] ExecArgs(OciRuntime runtime, string containerId, string processFile, params string[] extra) =>
-        [.. runtime.GlobalArgs, "exec", "--process", processFile, .. extra, containerId];
+    public static string[] ExecArgs(OciRuntime runtime, string containerId, string processFile, params string[] extra)
+    {
+        runtime.EnsureAvailable();
+        return [.. runtime.GlobalArgs, "exec", "--process", processFile, .. extra, containerId];
+    }
 }

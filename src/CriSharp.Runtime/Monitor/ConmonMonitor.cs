@@ -82,6 +82,7 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
     public IReadOnlyList<string> BuildArgs(ContainerLaunch request)
     {
         var runtime = request.Runtime;
+        runtime.EnsureAvailable();
         var args = new List<string>
         {
             "--api-version", "1",

@@ -79,8 +79,20 @@ public sealed class OciRuntime(string handlerName, string binaryPath, string roo
     /// <summary>The global arguments every invocation carries; conmon gets them as --runtime-arg.</summary>
     public IReadOnlyList<string> GlobalArgs => ["--root", RootDir];
 
-    Task<ProcessResult> RunAsync(CancellationToken ct, params string[] args) =>
-        ProcessRunner.RunAsync(BinaryPath, [.. GlobalArgs, .. args], CommandTimeout, ct);
+    /// <summary>
+    /// A handler whose binary went away is unavailable, not broken: callers (recovery above all) tell it apart.
+    /// Every use of the binary (commands, exec, conmon's create) checks first.
+    /// </summary>
+    public void EnsureAvailable()
+    {
+        if (!File.Exists(BinaryPath)) throw new HandlerUnavailableException(HandlerName, $"{BinaryPath} is missing");
+    }
+
+    Task<ProcessResult> RunAsync(CancellationToken ct, params string[] args)
+    {
+        EnsureAvailable();
+        return ProcessRunner.RunAsync(BinaryPath, [.. GlobalArgs, .. args], CommandTimeout, ct);
+    }
 
     static bool LooksAbsent(string stderr) =>
         stderr.Contains("does not exist", StringComparison.OrdinalIgnoreCase) ||

@@ -21,7 +21,8 @@ public sealed class InfraProcess(LiveConfig config, ConmonMonitor monitor)
 
     public OciRuntime RuntimeFor(PodSandbox pod)
     {
-        var h = config.Current.Runtimes[pod.RuntimeHandler];
+        var h = config.Current.Runtimes.GetValueOrDefault(pod.RuntimeHandler)
+            ?? throw new HandlerUnavailableException(pod.RuntimeHandler, "it is no longer configured");
         return new OciRuntime(pod.RuntimeHandler, h.Path, h.RootDir);
     }
 

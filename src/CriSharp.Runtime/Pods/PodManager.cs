@@ -256,22 +256,51 @@ public sealed class PodManager(
             var id = Path.GetFileName(dir);
             if (sandboxes.Get(id) != null) continue;
             log.Warning("removing leftovers of pod sandbox {PodId} from an interrupted create", id);
-            // An infra process started before the crash would keep the orphaned namespaces alive.
-            if (Directory.Exists(Path.Combine(dir, "infra")))
-                foreach (var (name, handler) in config.Current.Runtimes)
-                    await new Oci.OciRuntime(name, handler.Path, handler.RootDir).DeleteAsync("infra-" + id, force: true);
-            Mounts.UnmountAllUnder(dir);
-            var note = Path.Combine(dir, CgroupNoteFile);
-            if (File.Exists(note))
+            if (!await DeleteLeftoverInfraAsync(dir, id)) continue;
+            try
             {
-                try { cgroups.Remove(File.ReadAllText(note).Trim()); }
-                catch (Exception e) when (e is CgroupException or IOException or ArgumentException)
-                {
-                    log.Warning("could not remove the cgroup of interrupted pod sandbox {PodId}: {Error}", id, e.Message);
-                }
+                RemoveLeftover(dir, id);
             }
-            Directory.Delete(dir, recursive: true);
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException)
+            {
+                log.Error("leftover pod sandbox {PodId}: could not remove {Dir}: {Error}", id, dir, e.Message);
+            }
         }
+    }
+
+    /// <summary>
+    /// An infra process started before the crash would keep the orphaned namespaces alive: deleted first. False when a
+    /// runtime would not delete it: then the pod's dir stays as it is for the next start (the daemon still comes up).
+    /// </summary>
+    async Task<bool> DeleteLeftoverInfraAsync(string dir, string id)
+    {
+        if (!Directory.Exists(Path.Combine(dir, "infra"))) return true;
+        foreach (var (name, handler) in config.Current.Runtimes)
+        {
+            try { await new Oci.OciRuntime(name, handler.Path, handler.RootDir).DeleteAsync("infra-" + id, force: true); }
+            catch (HandlerUnavailableException e) { log.Warning("leftover infra of pod sandbox {PodId}: {Error}", id, e.Message); }
+            catch (ExternalProgramException e)
+            {
+                log.Error("leftover infra of pod sandbox {PodId} could not be deleted; its dir stays: {Error}", id, e.Message);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    void RemoveLeftover(string dir, string id)
+    {
+        Mounts.UnmountAllUnder(dir);
+        var note = Path.Combine(dir, CgroupNoteFile);
+        if (File.Exists(note))
+        {
+            try { cgroups.Remove(File.ReadAllText(note).Trim()); }
+            catch (Exception e) when (e is CgroupException or IOException or ArgumentException)
+            {
+                log.Warning("could not remove the cgroup of interrupted pod sandbox {PodId}: {Error}", id, e.Message);
+            }
+        }
+        Directory.Delete(dir, recursive: true);
     }
 
     const string CgroupNoteFile = "cgroup-path";

@@ -168,6 +168,68 @@ public sealed class RecoveryTests(ITestOutputHelper output) : IAsyncLifetime
         await AssertNothingLeftAsync(cgroup, conmonPid, quitterConmon);
     }
 
+    [Fact]
+    public async Task A_handler_whose_binary_went_away_never_keeps_the_daemon_down_and_is_used_again_once_back()
+    {
+        // crun through a copy this test owns (moving the host's /usr/bin/crun would break every other test).
+        var crun = Path.Combine(_daemon.Dir, "crun-copy");
+        File.Copy("/usr/bin/crun", crun);
+        File.SetUnixFileMode(crun, (UnixFileMode)0x1ED);
+        Directory.CreateDirectory(_daemon.DropInDir);
+        File.WriteAllText(Path.Combine(_daemon.DropInDir, "60-crun-copy.toml"), $"[runtimes.crun]\npath = \"{crun}\"\nroot_dir = \"{StateDir}/crun\"\n");
+        await StopGracefullyAsync();
+        await StartDaemonAsync();
+
+        var pods = new Dictionary<string, (string Pod, PodSandboxConfig Config, string Cgroup, string Container)>();
+        foreach (var handler in new[] { "runc", "crun" })
+        {
+            var config = PodConfig("handler-" + handler);
+            var pod = (await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = handler })).PodSandboxId;
+            var status = await _runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod, Verbose = true });
+            var cgroup = JsonDocument.Parse(status.Info["info"]).RootElement.GetProperty("cgroupPath").GetString()!;
+            _podCgroups.Add(cgroup);
+            var ctr = await CreateAndStartAsync(pod, config, "sleeper", "sleep 1000");
+            await WaitForState(ctr, ContainerState.ContainerRunning);
+            pods[handler] = (pod, config, cgroup, ctr);
+        }
+        var (crunPid, crunConmon) = await PidsAsync(pods["crun"].Container);
+        var (_, runcConmon) = await PidsAsync(pods["runc"].Container);
+
+        // A leftover for recovery to delete through every handler, crun's among them.
+        Directory.CreateDirectory(Path.Combine(ContainersStateDir, "0123456789abcdef-interrupted"));
+        await StopGracefullyAsync();
+        File.Move(crun, crun + ".away");
+        await StartDaemonAsync();
+
+        var ready = (await _runtime.StatusAsync(new StatusRequest())).Status.Conditions.Single(c => c.Type == "RuntimeReady");
+        Assert.True(ready.Status, $"{ready.Reason} {ready.Message}");
+        Assert.Contains("'crun'", ready.Message);
+        Assert.Contains(crun, ready.Message);
+        // runc's container is fully controllable; crun's keeps its last known state; calls on it say why they fail.
+        Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(pods["runc"].Container)).State);
+        var exec = await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = pods["runc"].Container, Cmd = { "true" }, Timeout = 10 });
+        Assert.Equal(0, exec.ExitCode);
+        Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(pods["crun"].Container)).State);
+        Assert.True(IsAlive(crunPid));
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = pods["crun"].Container, Cmd = { "true" }, Timeout = 10 }));
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Contains("'crun' is not available", e.Status.Detail);
+
+        // Back again: crun's container answers without a restart.
+        File.Move(crun + ".away", crun);
+        exec = await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = pods["crun"].Container, Cmd = { "true" }, Timeout = 10 });
+        Assert.Equal(0, exec.ExitCode);
+        Assert.DoesNotContain("'crun'", (await _runtime.StatusAsync(new StatusRequest())).Status.Conditions.Single(c => c.Type == "RuntimeReady").Message);
+
+        foreach (var (pod, _, _, _) in pods.Values)
+        {
+            await _runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod });
+            await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
+        }
+        await AssertNothingLeftAsync(pods["runc"].Cgroup, runcConmon, crunConmon);
+    }
+
     [Theory]
     [InlineData("runc")]
     [InlineData("crun")]
