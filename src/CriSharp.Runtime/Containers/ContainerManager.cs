@@ -33,6 +33,10 @@ public sealed class ContainerManager
     readonly NameRegistry _names = new();
     readonly KeyedLock _locks = new();
     readonly ConcurrentDictionary<string, TaskCompletionSource> _exitWaiters = new();
+    // Creates still running, per pod: a pod's stop or removal waits for them, so a create that finishes after its
+    // caller gave up is recorded and then stopped or removed with the pod, never left behind (runc would even
+    // re-make the pod's cgroup for it).
+    readonly ConcurrentDictionary<string, ConcurrentDictionary<Task, byte>> _creating = new();
 
     public ContainerManager(LiveConfig config, RecordIndex<ContainerRecord> containers, RecordIndex<PodSandbox> sandboxes,
         ImageStore images, ImagePuller puller, LayerStore layers, ICgroupManager cgroups, ConmonMonitor monitor, ExitWatcher exits, NamespacePinner pinner, ILogger log)
@@ -80,10 +84,18 @@ public sealed class ContainerManager
         UserNamespaceValidator.ValidateMounts(spec.Mounts, sandbox);
         var name = Naming.ContainerName(spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, spec.Attempt);
         // On no caller's token: a retry that joined it gets the same result even if the first caller gave up.
-        var (id, outcome) = await _names.CreateAsync(name, () => CreateCoreAsync(sandbox, image, spec, logPath, CancellationToken.None), ct);
+        var (id, outcome) = await _names.CreateAsync(name, () => Tracked(sandbox.Id, CreateCoreAsync(sandbox, image, spec, logPath, CancellationToken.None)), ct);
         if (outcome == CreateOutcome.AlreadyExists)
             throw new NameInUseException($"container name \"{name}\" is already used by {id}");
         return _containers.Get(id) ?? throw new ObjectNotFoundException($"container {id} vanished while it was being created");
+    }
+
+    async Task<string> Tracked(string sandboxId, Task<string> create)
+    {
+        var set = _creating.GetOrAdd(sandboxId, _ => new ConcurrentDictionary<Task, byte>());
+        set[create] = 0;
+        try { return await create; }
+        finally { set.TryRemove(create, out _); }
     }
 
     /// <summary>The log file must stay inside the pod's log directory: no absolute paths, no "..".</summary>
@@ -321,6 +333,13 @@ public sealed class ContainerManager
     /// <summary>For StopPodSandbox (stop with timeout 0) and RemovePodSandbox (remove).</summary>
     public async Task StopOrRemoveInPodAsync(string sandboxId, bool remove, CancellationToken ct)
     {
+        if (_creating.TryGetValue(sandboxId, out var creating) && !creating.IsEmpty)
+        {
+            // Their failures are their callers' to see; here only their end matters.
+            try { await Task.WhenAll(creating.Keys).WaitAsync(ct); }
+            catch (Exception e) when (e is not OperationCanceledException) { }
+        }
+        if (remove) _creating.TryRemove(sandboxId, out _);
         var inPod = _containers.All().Where(c => c.SandboxId == sandboxId).ToList();
         await Task.WhenAll(inPod.Select(c => remove ? RemoveAsync(c.Id, ct) : StopAsync(c.Id, 0, ct)));
     }
