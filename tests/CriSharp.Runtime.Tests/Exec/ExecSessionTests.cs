@@ -24,7 +24,6 @@ public sealed class ExecSessionTests(MonitorHost host, ITestOutputHelper output)
 
     public Task InitializeAsync()
     {
-        if (host.Unavailable is not null) return Task.CompletedTask;
         _records = RuntimeRecords.Containers(Path.Combine(host.Root, "records-" + Guid.NewGuid().ToString("N")[..6]));
         _watcher = new ExitWatcher(host.ExitDir);
         _watcher.ContainerExited += (id, code, _) => _records.Update(id, r => r with { State = ContainerState.Exited, ExitCode = code });
@@ -103,7 +102,6 @@ public sealed class ExecSessionTests(MonitorHost host, ITestOutputHelper output)
     [InlineData("crun")]
     public async Task Piped_exec_separates_stdout_and_stderr_feeds_stdin_and_reports_the_exit_code(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (runtime, c) = await StartAsync(handler, false, false, "/bin/busybox", "sleep", "3600");
 
         await using (var s = RuntimeStreamingBackend.StartPiped(runtime, c.Id, ProcessFile(c, false, "/bin/busybox", "sh", "-c", "echo out; echo err >&2; exit 3"), stdin: false))
@@ -129,7 +127,6 @@ public sealed class ExecSessionTests(MonitorHost host, ITestOutputHelper output)
     [InlineData("crun")]
     public async Task Tty_exec_resizes_the_terminal_and_reports_the_exit_code(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (runtime, c) = await StartAsync(handler, false, false, "/bin/busybox", "sleep", "3600");
         var file = ProcessFile(c, true, "/bin/busybox", "sh", "-c", "read x; /bin/busybox stty size; echo \"got $x\"; exit 4");
         var socketDir = Path.Combine(host.Root, "cs");
@@ -151,7 +148,6 @@ public sealed class ExecSessionTests(MonitorHost host, ITestOutputHelper output)
     [InlineData("crun")]
     public async Task Disposing_a_running_exec_kills_it_and_its_children(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (runtime, c) = await StartAsync(handler, false, false, "/bin/busybox", "sleep", "3600");
         var s = RuntimeStreamingBackend.StartPiped(runtime, c.Id, ProcessFile(c, false, "/bin/busybox", "sh", "-c", "/bin/busybox sleep 301 & /bin/busybox sleep 302; echo never"), stdin: false);
         await Task.Delay(500);
@@ -176,7 +172,6 @@ public sealed class ExecSessionTests(MonitorHost host, ITestOutputHelper output)
     [Fact]
     public async Task Runc_sends_the_pty_master_over_the_console_socket_as_SCM_RIGHTS()
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (runtime, c) = await StartAsync("runc", false, false, "/bin/busybox", "sleep", "3600");
         Directory.CreateDirectory(Path.Combine(host.Root, "cs"));
         using var console = ConsoleSocket.Listen(Path.Combine(host.Root, "cs", "runc.sock"));
@@ -198,7 +193,6 @@ public sealed class ExecSessionTests(MonitorHost host, ITestOutputHelper output)
     [InlineData("crun")]
     public async Task Attach_reads_stdout_and_stderr_apart_feeds_stdin_and_leaves_the_log_intact(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (_, c) = await StartAsync(handler, false, true, "/bin/busybox", "sh", "-c",
             "while read l; do echo \"out $l\"; echo \"err $l\" >&2; done; exit 7");
         await using var s = await AttachSession.ConnectAsync(host.Monitor(), c, _records, tty: false, stdin: true, default);
@@ -217,7 +211,6 @@ public sealed class ExecSessionTests(MonitorHost host, ITestOutputHelper output)
     [InlineData("crun")]
     public async Task Attach_to_a_tty_container_resizes_through_the_control_fifo(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (_, c) = await StartAsync(handler, true, true, "/bin/busybox", "sh", "-c", "read x; /bin/busybox stty size; exit 2");
         await using var s = await AttachSession.ConnectAsync(host.Monitor(), c, _records, tty: true, stdin: true, default);
         Assert.Null(s.Stderr);

@@ -16,7 +16,6 @@ public sealed class ConmonMonitorTests(MonitorHost host, ITestOutputHelper outpu
 
     public Task InitializeAsync()
     {
-        if (host.Unavailable is not null) return Task.CompletedTask;
         output.WriteLine("controllers moved from cgroup v2 to v1 for crun: " +
                          (host.MovedControllers.Count > 0 ? string.Join(",", host.MovedControllers) : "none needed"));
         _watcher = new ExitWatcher(host.ExitDir);
@@ -52,7 +51,6 @@ public sealed class ConmonMonitorTests(MonitorHost host, ITestOutputHelper outpu
     [InlineData("crun")]
     public async Task ShortContainer_ReportsPid_WritesCriLog_AndExitCode(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (runtime, id, bundle, launch) = Prepare(handler, "/bin/busybox", "sh", "-c", "echo out; echo err >&2; exit 3");
         var monitor = host.Monitor();
 
@@ -94,7 +92,6 @@ public sealed class ConmonMonitorTests(MonitorHost host, ITestOutputHelper outpu
     [InlineData("crun")]
     public async Task LongContainer_KilledBySignal_ExitFileSays128PlusSignal(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (runtime, id, _, launch) = Prepare(handler, "/bin/busybox", "sleep", "1000");
         var process = await host.Monitor().CreateAsync(launch);
         await runtime.StartAsync(id);
@@ -119,7 +116,6 @@ public sealed class ConmonMonitorTests(MonitorHost host, ITestOutputHelper outpu
     [InlineData("crun")]
     public async Task MissingBinary_FailsFast_WithTheRuntimesMessage(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (_, _, _, launch) = Prepare(handler, "/bin/nonexistent-binary");
         var sw = Stopwatch.StartNew();
         var e = await Assert.ThrowsAsync<RuntimeCreateException>(() => host.Monitor().CreateAsync(launch));
@@ -133,7 +129,6 @@ public sealed class ConmonMonitorTests(MonitorHost host, ITestOutputHelper outpu
     [InlineData("crun")]
     public async Task ReopenLog_AfterRotation_WritesToAFreshFile(string handler)
     {
-        if (host.Unavailable is not null) { output.WriteLine("skipped: " + host.Unavailable); return; }
         var (runtime, id, bundle, launch) = Prepare(handler, "/bin/busybox", "sh", "-c", "while true; do echo tick; sleep 0.1; done");
         var monitor = host.Monitor();
         await monitor.CreateAsync(launch);

@@ -10,6 +10,7 @@ namespace CriSharp.Runtime.Tests.Monitor;
 /// Shared host setup for the conmon/runc/crun tests: checks that the tools are there and that we are root, and on a
 /// hybrid cgroup host moves controllers still attached to the v2 hierarchy (hugetlb here) to v1 mounts, which crun
 /// 1.8 insists on ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2").
+/// A missing prerequisite throws here, so every test using this fixture fails with that message.
 /// </summary>
 public sealed class MonitorHost : IDisposable
 {
@@ -20,8 +21,6 @@ public sealed class MonitorHost : IDisposable
         ["crun"] = "/usr/bin/crun",
     };
 
-    /// <summary>Why the host cannot run these tests, or null when it can.</summary>
-    public string? Unavailable { get; }
     /// <summary>Controllers this setup had to move off the v2 hierarchy (empty when none was needed).</summary>
     public IReadOnlyList<string> MovedControllers { get; } = [];
 
@@ -36,9 +35,10 @@ public sealed class MonitorHost : IDisposable
         ExitDir = Path.Combine(Root, "exits");
         // Short on purpose: the attach socket path must fit in sun_path (108 bytes).
         AttachDir = "/run/cst-" + tag;
-        if (Environment.UserName != "root") { Unavailable = "not root"; return; }
+        if (!Environment.IsPrivilegedProcess)
+            throw new InvalidOperationException("the conmon/runc/crun tests need root: run make test as root");
         foreach (var bin in Runtimes.Values.Append(Conmon).Append("/bin/busybox"))
-            if (!File.Exists(bin)) { Unavailable = bin + " missing"; return; }
+            if (!File.Exists(bin)) throw new InvalidOperationException($"{bin} is missing (hack/install-deps.sh installs it)");
         Directory.CreateDirectory(ExitDir);
         Directory.CreateDirectory(AttachDir);
         MovedControllers = MoveHybridControllersToV1();
