@@ -104,13 +104,21 @@ public static class CriServices
         pods.StopOrRemoveContainers = containers.StopOrRemoveInPodAsync;
         var sandboxes = services.GetRequiredService<Runtime.RecordIndex<PodSandbox>>();
         var containerRecords = services.GetRequiredService<Runtime.RecordIndex<ContainerRecord>>();
-        sandboxes.Load((f, e) => log.Warning("ignoring unreadable sandbox record {File}: {Error}", f, e.Message));
-        containerRecords.Load((f, e) => log.Warning("ignoring unreadable container record {File}: {Error}", f, e.Message));
+        void Unreadable(string kind, string file, string reason, State.QuarantinedRecord? moved) =>
+            log.Error("unreadable {Kind} record {File} ({Reason}) moved to {Quarantine}: what it owns stays untouched until an operator acts (crisharp quarantine)",
+                kind, file, reason, moved?.File ?? "nowhere");
+        sandboxes.Load((f, r, q) => Unreadable("sandbox", f, r, q));
+        containerRecords.Load((f, r, q) => Unreadable("container", f, r, q));
+        var waiting = State.Quarantine.Under(c.Root).List();
+        if (waiting.Count > 0)
+            log.Error("{Count} records wait in quarantine under {Dir}; recovery leaves what they own alone (list them: crisharp quarantine)",
+                waiting.Count, State.Quarantine.Under(c.Root).Dir);
         // Subscribed to record changes before recovery touches any record; what was loaded is not replayed.
         services.GetRequiredService<ContainerEventHub>().Seed();
         await pods.RecoverAsync();
         // Pods whose RunPodSandbox was cut short have a CNI cache entry but no record: release their addresses.
-        await services.GetRequiredService<CniNetwork>().RecoverAsync(sandboxes.All().Select(p => p.Id).ToHashSet(), CancellationToken.None);
+        // A quarantined pod's attachment stays too: its record may still be repaired.
+        await services.GetRequiredService<CniNetwork>().RecoverAsync(sandboxes.All().Select(p => p.Id).Concat(sandboxes.QuarantinedIds()).ToHashSet(), CancellationToken.None);
         await containers.RecoverAsync(CancellationToken.None);
         log.Information("recovered {Pods} pod sandboxes and {Containers} containers", sandboxes.All().Count, containerRecords.All().Count);
         // After recovery, so the probe containers never race the reconciliation of the handlers' state roots; and

@@ -5,7 +5,7 @@ using CriSharp.Cri;
 
 namespace CriSharp.Daemon;
 
-/// <summary>The `crisharp` command line: serve (default), `config [--default]`, `version`.</summary>
+/// <summary>The `crisharp` command line: serve (default), `config [--default]`, `quarantine`, `version`.</summary>
 public static class DaemonCommandLine
 {
     /// <summary>Flags that override a config key, named after the key.</summary>
@@ -69,6 +69,31 @@ public static class DaemonCommandLine
             }
         });
         root.Subcommands.Add(config);
+
+        var quarantine = new Command("quarantine",
+            "List the records recovery could not read and moved aside (<root>/quarantine): what they own is left alone until an operator acts.");
+        quarantine.SetAction(r =>
+        {
+            DaemonConfig effective;
+            try { effective = ConfigLoader.Load(Sources(r)); }
+            catch (ConfigException e)
+            {
+                Console.Error.WriteLine($"crisharp: invalid configuration: {e.Message}");
+                return 2;
+            }
+            var q = State.Quarantine.Under(effective.Root);
+            var entries = q.List();
+            if (entries.Count == 0)
+            {
+                Console.Out.WriteLine($"no records in quarantine ({q.Dir})");
+                return 0;
+            }
+            Console.Out.WriteLine("KIND\tID\tQUARANTINED\tREASON\tFILE\tFROM");
+            foreach (var e in entries)
+                Console.Out.WriteLine($"{e.Kind}\t{e.Id}\t{e.At.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}\t{e.Reason}\t{e.File}\t{e.From}");
+            return 0;
+        });
+        root.Subcommands.Add(quarantine);
 
         var version = new Command("version", "Print the version.");
         version.SetAction(_ =>

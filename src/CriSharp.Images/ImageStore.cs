@@ -26,7 +26,7 @@ public sealed class ImageStore
 
     public ImageStore(string root, ContentStore content, LayerStore layers, ILogger log)
     {
-        _records = new RecordStore<ImageRecord>(Path.Combine(root, "images"), ImagesJsonContext.Default.ImageRecord);
+        _records = new RecordStore<ImageRecord>(Path.Combine(root, "images"), ImagesJsonContext.Default.ImageRecord, Quarantine.Under(root), r => r.Hex);
         _content = content;
         _layers = layers;
         _log = log;
@@ -37,7 +37,7 @@ public sealed class ImageStore
     {
         var leftovers = _layers.RemoveLeftovers();
         if (leftovers > 0) _log.Warning("removed {Count} incomplete layer directories left by a crash", leftovers);
-        foreach (var r in _records.LoadAll((f, e) => _log.Warning("ignoring unreadable image record {File}: {Error}", f, e.Message)))
+        foreach (var r in _records.LoadAll((f, reason, q) => _log.Error("unreadable image record {File} ({Reason}) moved to {Quarantine}", f, reason, q?.File ?? "nowhere")))
         {
             var missing = r.ChainIds.FirstOrDefault(c => !_layers.Has(Digest.Parse(c)))
                 ?? (_content.Has(Digest.Parse(r.Id)) ? null : r.Id);

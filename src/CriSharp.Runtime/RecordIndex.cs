@@ -17,15 +17,21 @@ public sealed class RecordIndex<T> where T : class
     /// <summary>Raised after a record is put (created or changed) or removed (null).</summary>
     public event Action<string, T?>? Changed;
 
-    public RecordIndex(string dir, JsonTypeInfo<T> type, Func<T, string> id)
+    public RecordIndex(string dir, JsonTypeInfo<T> type, Func<T, string> id, Quarantine? quarantine = null)
     {
-        _store = new RecordStore<T>(dir, type);
+        _store = new RecordStore<T>(dir, type, quarantine, id);
         _id = id;
     }
 
-    public IReadOnlyList<T> Load(Action<string, Exception> onCorrupt)
+    /// <summary>The kind records of this index are filed under in quarantine.</summary>
+    public string Kind => _store.Kind;
+
+    /// <summary>Ids whose records are in quarantine: recovery never removes what they might own.</summary>
+    public IReadOnlySet<string> QuarantinedIds() => _store.QuarantinedIds();
+
+    public IReadOnlyList<T> Load(Action<string, string, QuarantinedRecord?> onUnreadable)
     {
-        var all = _store.LoadAll(onCorrupt);
+        var all = _store.LoadAll(onUnreadable);
         lock (_sync)
             foreach (var r in all) _items[_id(r)] = r;
         return all;

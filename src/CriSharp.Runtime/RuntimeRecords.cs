@@ -1,3 +1,4 @@
+using CriSharp.State;
 using CriSharp.Runtime.Containers;
 using CriSharp.Runtime.Pods;
 
@@ -7,8 +8,8 @@ namespace CriSharp.Runtime;
 public static class RuntimeRecords
 {
     public static RecordIndex<PodSandbox> Sandboxes(string root) =>
-        new(Path.Combine(root, "records", "sandboxes"), RuntimeJsonContext.Default.PodSandbox, p => p.Id);
+        new(Path.Combine(root, "records", "sandboxes"), RuntimeJsonContext.Default.PodSandbox, p => p.Id, Quarantine.Under(root));
 
     public static RecordIndex<ContainerRecord> Containers(string root) =>
-        new(Path.Combine(root, "records", "containers"), RuntimeJsonContext.Default.ContainerRecord, c => c.Id);
+        new(Path.Combine(root, "records", "containers"), RuntimeJsonContext.Default.ContainerRecord, c => c.Id, Quarantine.Under(root));
 }

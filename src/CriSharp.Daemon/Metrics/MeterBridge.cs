@@ -25,6 +25,7 @@ public sealed class MeterBridge : IDisposable
             ["crisharp.image.pull_duration"] = ("crisharp_image_pull_duration_seconds", "Duration of successful image pulls.", [], PullBuckets),
             ["crisharp.container.oom_kills"] = ("crisharp_container_oom_kills_total", "Containers that stopped because the OOM killer killed them.", [], null),
             ["crisharp.container.create_failures"] = ("crisharp_container_create_failures_total", "Container creates refused by the OCI runtime or conmon.", [], null),
+            ["crisharp.records.quarantined"] = ("crisharp_records_quarantined_total", "Record files that could not be read and were moved to quarantine, by kind.", ["kind"], null),
             ["crisharp.external_program.failures"] = ("crisharp_external_program_failures_total", "Runs of runc, crun, conmon or CNI plugins that exited non-zero, timed out or could not start.", ["program", "reason"], null),
         };
 

@@ -410,10 +410,17 @@ public sealed class ContainerManager
             _log.Warning("container {ContainerId} is gone without an exit file (reboot?); marking it exited", c.Id);
             _containers.Update(c.Id, r => r with { State = ContainerState.Exited, ExitCode = 255, Reason = "Unknown", FinishedAt = Naming.NowNanos() });
         }
+        var quarantined = _containers.QuarantinedIds();
         foreach (var dir in Directory.EnumerateDirectories(ContainersStateDir))
         {
             var id = Path.GetFileName(dir);
             if (_containers.Get(id) != null) continue;
+            if (quarantined.Contains(id))
+            {
+                // Never a guess about what a record we cannot read described: its process, bundle, mounts and cgroup stay.
+                _log.Error("container {ContainerId}: its record is in quarantine; its process, bundle, rootfs and cgroup stay as they are", id);
+                continue;
+            }
             _log.Warning("removing leftovers of container {ContainerId} from an interrupted create", id);
             var deleted = true;
             foreach (var handler in _config.Current.Runtimes.Keys)
@@ -440,7 +447,7 @@ public sealed class ContainerManager
             }
         }
         foreach (var dir in Directory.EnumerateDirectories(ContainersLayerDir))
-            if (_containers.Get(Path.GetFileName(dir)) == null) DeleteDir(dir);
+            if (_containers.Get(Path.GetFileName(dir)) == null && !quarantined.Contains(Path.GetFileName(dir))) DeleteDir(dir);
         SweepOrphanExitFilesLater();
     }
 
@@ -463,10 +470,14 @@ public sealed class ContainerManager
     void SweepOrphanExitFilesLater() => _ = Task.Run(async () =>
     {
         await Task.Delay(TimeSpan.FromSeconds(5));
+        var pods = _sandboxes.QuarantinedIds();
+        var containers = _containers.QuarantinedIds();
         foreach (var file in Directory.EnumerateFiles(_monitor.ExitDir))
         {
             var id = Path.GetFileName(file);
-            var known = id.StartsWith("infra-", StringComparison.Ordinal) ? _sandboxes.Get(id["infra-".Length..]) != null : _containers.Get(id) != null;
+            var known = id.StartsWith("infra-", StringComparison.Ordinal)
+                ? _sandboxes.Get(id["infra-".Length..]) != null || pods.Contains(id["infra-".Length..])
+                : _containers.Get(id) != null || containers.Contains(id);
             if (!known) _exits.Forget(id);
         }
     });

@@ -251,10 +251,16 @@ public sealed class PodManager(
                 sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady });
             }
         }
+        var quarantined = sandboxes.QuarantinedIds();
         foreach (var dir in Directory.EnumerateDirectories(PodsDir))
         {
             var id = Path.GetFileName(dir);
             if (sandboxes.Get(id) != null) continue;
+            if (quarantined.Contains(id))
+            {
+                log.Error("pod sandbox {PodId}: its record is in quarantine; its dir, namespaces, cgroup, infra and network stay as they are", id);
+                continue;
+            }
             log.Warning("removing leftovers of pod sandbox {PodId} from an interrupted create", id);
             if (!await DeleteLeftoverInfraAsync(dir, id)) continue;
             try

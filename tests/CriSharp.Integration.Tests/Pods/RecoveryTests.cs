@@ -16,7 +16,7 @@ namespace CriSharp.Integration.Tests.Pods;
 /// creates leaves nothing half-made. Real runc, conmon and overlayfs; the daemon is stopped with SIGTERM
 /// (graceful) or SIGKILL (crash).
 /// </summary>
-public sealed class RecoveryTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed partial class RecoveryTests(ITestOutputHelper output) : IAsyncLifetime
 {
     readonly DaemonProcess _daemon = new();
     readonly List<string> _podCgroups = [];

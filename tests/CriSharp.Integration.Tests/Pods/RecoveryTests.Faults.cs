@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using System.Text.Json;
+using CriSharp.Integration.Tests.Daemon;
+using CriSharp.Linux;
+using Grpc.Core;
+using Runtime.V1;
+
+namespace CriSharp.Integration.Tests.Pods;
+
+/// <summary>Faults an operator hits on a node: damaged records, full disks, a daemon killed mid-removal.</summary>
+public sealed partial class RecoveryTests
+{
+    string RecordsDir(string kind) => Path.Combine(_daemon.Dir, "root", "records", kind);
+    string QuarantineDir(string kind) => Path.Combine(_daemon.Dir, "root", "quarantine", kind);
+
+    async Task<string> ContainerCgroupAsync(string id)
+    {
+        var r = await _runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = id, Verbose = true });
+        return JsonDocument.Parse(r.Info["info"]).RootElement.GetProperty("runtimeSpec").GetProperty("linux").GetProperty("cgroupsPath").GetString()!;
+    }
+
+    /// <summary>What a running container owns on the host: its process, its rootfs mount, its bundle and its cgroup.</summary>
+    void AssertContainerIntact(string id, int pid, string cgroup, string why)
+    {
+        Assert.True(IsAlive(pid), $"{why}: container {id}'s process {pid} is gone\n{_daemon.Stderr}");
+        var rootfs = Path.Combine(ContainersStateDir, id, "rootfs");
+        Assert.True(Mounts.IsMountPoint(rootfs), $"{why}: container {id}'s rootfs {rootfs} is no longer mounted");
+        Assert.True(File.Exists(Path.Combine(ContainersStateDir, id, "config.json")), $"{why}: container {id}'s bundle is gone");
+        Assert.True(Directory.Exists(Path.Combine(ContainersLayerDir, id, "upper")), $"{why}: container {id}'s writable layer is gone");
+        foreach (var dir in CgroupDirs(cgroup))
+            Assert.True(Directory.Exists(dir), $"{why}: container {id}'s cgroup {dir} is gone");
+    }
+
+    (int Code, string Out) RunCrisharp(params string[] args)
+    {
+        var psi = new ProcessStartInfo(DaemonProcess.Binary) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(30_000), "crisharp " + string.Join(' ', args) + " did not finish");
+        return (p.ExitCode, stdout.Result + stderr);
+    }
+
+    [Fact]
+    public async Task Records_that_cannot_be_read_are_quarantined_and_nothing_they_own_is_removed()
+    {
+        var (pod, config, cgroup) = await RunPodAsync("damaged");
+        var healthy = await CreateAndStartAsync(pod, config, "healthy", "sleep 1000");
+        var damage = new Dictionary<string, Action<string>>
+        {
+            ["garbage"] = f => File.WriteAllText(f, "{\"id\": \"\u0001not json"),
+            ["null"] = f => File.WriteAllText(f, "null"),
+            ["mode000"] = f => File.SetUnixFileMode(f, UnixFileMode.None),
+        };
+        var victims = new Dictionary<string, (string Id, int Pid, string Cgroup)>();
+        foreach (var kind in damage.Keys)
+        {
+            var id = await CreateAndStartAsync(pod, config, kind, "sleep 1000");
+            await WaitForState(id, ContainerState.ContainerRunning);
+            victims[kind] = (id, (await PidsAsync(id)).Pid, await ContainerCgroupAsync(id));
+        }
+        // A second pod whose own record is damaged: its container's record is fine.
+        var (orphanPod, orphanConfig, orphanCgroup) = await RunPodAsync("damaged-pod");
+        var orphan = await CreateAndStartAsync(orphanPod, orphanConfig, "orphan", "sleep 1000");
+        await WaitForState(orphan, ContainerState.ContainerRunning);
+        var orphanPid = (await PidsAsync(orphan)).Pid;
+        var orphanNetNs = JsonDocument.Parse((await _runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = orphanPod, Verbose = true })).Info["info"])
+            .RootElement.GetProperty("netns").GetString()!;
+        var podNetNs = JsonDocument.Parse((await _runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod, Verbose = true })).Info["info"])
+            .RootElement.GetProperty("netns").GetString()!;
+        await StopGracefullyAsync();
+
+        var originals = new Dictionary<string, byte[]>();
+        foreach (var (kind, (id, _, _)) in victims)
+        {
+            var file = Path.Combine(RecordsDir("containers"), id + ".json");
+            originals[id] = File.ReadAllBytes(file);
+            damage[kind](file);
+        }
+        var podFile = Path.Combine(RecordsDir("sandboxes"), orphanPod + ".json");
+        var podOriginal = File.ReadAllBytes(podFile);
+        File.WriteAllText(podFile, "garbage");
+
+        // Two starts: a quarantined record protects what it owns on every later start too, not only the first.
+        for (var start = 1; start <= 2; start++)
+        {
+            await StartDaemonAsync();
+            var why = $"start {start} after damaging the records";
+            var listed = (await _runtime.ListContainersAsync(new ListContainersRequest())).Containers.Select(c => c.Id).ToHashSet();
+            Assert.Contains(healthy, listed);
+            Assert.Contains(orphan, listed);
+            Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(healthy)).State);
+            Assert.Equal(0, (await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = healthy, Cmd = { "true" }, Timeout = 10 })).ExitCode);
+            Assert.Equal(0, (await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = orphan, Cmd = { "true" }, Timeout = 10 })).ExitCode);
+            foreach (var (kind, (id, pid, cg)) in victims)
+            {
+                Assert.DoesNotContain(id, listed);
+                AssertContainerIntact(id, pid, cg, $"{why} ({kind})");
+                Assert.True(File.Exists(Path.Combine(QuarantineDir("containers"), id + ".json")), $"{why}: {kind} record of {id} is not in quarantine");
+                Assert.False(File.Exists(Path.Combine(RecordsDir("containers"), id + ".json")), $"{why}: {kind} record of {id} is still among the records");
+            }
+            var pods = (await _runtime.ListPodSandboxAsync(new ListPodSandboxRequest())).Items.Select(p => p.Id).ToList();
+            Assert.Equal([pod], pods);
+            Assert.True(Mounts.IsMountPoint(orphanNetNs), $"{why}: the damaged pod's netns {orphanNetNs} is gone");
+            Assert.True(Mounts.IsMountPoint(podNetNs), $"{why}: the pod's netns {podNetNs} is gone");
+            Assert.True(Directory.Exists(Path.Combine(PodsStateDir, orphanPod)), $"{why}: the damaged pod's dir is gone");
+            foreach (var dir in CgroupDirs(orphanCgroup))
+                Assert.True(Directory.Exists(dir), $"{why}: the damaged pod's cgroup {dir} is gone");
+            Assert.True(IsAlive(orphanPid));
+            Assert.True(File.Exists(Path.Combine(QuarantineDir("sandboxes"), orphanPod + ".json")), $"{why}: the pod record is not in quarantine");
+            Assert.Contains("moved to", _daemon.Stderr);
+            if (start == 1) await StopGracefullyAsync();
+        }
+
+        // The operator's view: every record, with why it was set aside.
+        var (code, text) = RunCrisharp("quarantine", "--config", _daemon.ConfigFile, "--config-dir", _daemon.DropInDir);
+        output.WriteLine(text);
+        Assert.Equal(0, code);
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(5, lines.Length); // header + 4
+        Assert.Contains(lines, l => l.StartsWith($"containers\t{victims["null"].Id}\t") && l.Contains("null"));
+        Assert.Contains(lines, l => l.StartsWith($"containers\t{victims["mode000"].Id}\t") && l.Contains("mode 0000"));
+        Assert.Contains(lines, l => l.StartsWith($"containers\t{victims["garbage"].Id}\t"));
+        Assert.Contains(lines, l => l.StartsWith($"sandboxes\t{orphanPod}\t"));
+
+        // The operator repairs the records and puts them back: the next start recovers them all.
+        await StopGracefullyAsync();
+        foreach (var (id, bytes) in originals)
+        {
+            File.WriteAllBytes(Path.Combine(RecordsDir("containers"), id + ".json"), bytes);
+            foreach (var f in Directory.GetFiles(QuarantineDir("containers"), id + ".json*")) File.Delete(f);
+        }
+        File.WriteAllBytes(podFile, podOriginal);
+        foreach (var f in Directory.GetFiles(QuarantineDir("sandboxes"), orphanPod + ".json*")) File.Delete(f);
+        await StartDaemonAsync();
+        Assert.Equal(2, (await _runtime.ListPodSandboxAsync(new ListPodSandboxRequest())).Items.Count);
+        var conmons = new List<int>();
+        foreach (var id in victims.Values.Select(v => v.Id).Append(healthy).Append(orphan))
+        {
+            Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(id)).State);
+            conmons.Add((await PidsAsync(id)).ConmonPid);
+        }
+        foreach (var p in new[] { pod, orphanPod })
+        {
+            await _runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = p });
+            await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = p });
+        }
+        await AssertNothingLeftAsync(cgroup, [.. conmons]);
+        foreach (var dir in CgroupDirs(orphanCgroup))
+            Assert.False(Directory.Exists(dir), $"pod cgroup {dir} left behind");
+    }
+}
