@@ -48,7 +48,7 @@ public static class CriServices
         services.AddSingleton(_ => new NamespacePinner());
         services.AddSingleton<CniNetwork>();
         services.AddSingleton<IPodNetwork>(sp => sp.GetRequiredService<CniNetwork>());
-        services.AddSingleton(_ => new ExitWatcher(Path.Combine(state, "exits")));
+        services.AddSingleton(_ => new ExitWatcher(Path.Combine(state, "exits"), log: logger));
         services.AddSingleton(_ => new ConmonMonitor(config.Current.MonitorPath, Path.Combine(state, "exits"), Path.Combine(state, "a")));
         services.AddSingleton<InfraProcess>();
         services.AddSingleton<PodManager>();

@@ -392,7 +392,12 @@ public sealed class ContainerManager
             var exit = _exits.ReadExitFile(c.Id);
             if (exit is { } e)
             {
-                OnExited(c.Id, e.ExitCode, e.FinishedAt);
+                // A record that cannot be written now (full disk) is the exit watcher's to retry: it has this file too.
+                try { OnExited(c.Id, e.ExitCode, e.FinishedAt); }
+                catch (Exception failed) when (failed is IOException or UnauthorizedAccessException)
+                {
+                    _log.Warning("container {ContainerId} exited with {ExitCode} but its record cannot be written yet: {Error}", c.Id, e.ExitCode, failed.Message);
+                }
                 continue;
             }
             OciState? state;
@@ -408,7 +413,11 @@ public sealed class ContainerManager
             }
             if (state is { Status: "running" or "created" or "paused" }) continue;
             _log.Warning("container {ContainerId} is gone without an exit file (reboot?); marking it exited", c.Id);
-            _containers.Update(c.Id, r => r with { State = ContainerState.Exited, ExitCode = 255, Reason = "Unknown", FinishedAt = Naming.NowNanos() });
+            try { _containers.Update(c.Id, r => r with { State = ContainerState.Exited, ExitCode = 255, Reason = "Unknown", FinishedAt = Naming.NowNanos() }); }
+            catch (Exception failed) when (failed is IOException or UnauthorizedAccessException)
+            {
+                _log.Error("container {ContainerId} keeps its last known state {State}: its record cannot be written: {Error}", c.Id, c.State, failed.Message);
+            }
         }
         var quarantined = _containers.QuarantinedIds();
         foreach (var dir in Directory.EnumerateDirectories(ContainersStateDir))

@@ -10,6 +10,8 @@ public sealed record ContainerExit(string Id, int ExitCode, DateTimeOffset Finis
 /// Watches conmon's exit directory (inotify, through FileSystemWatcher) for the `&lt;id&gt;` files conmon writes
 /// when a container ends, and raises <see cref="ContainerExited"/> once per file. conmon writes them atomically
 /// (temp file + rename), but a file seen while still empty or half-written is re-read until it parses.
+/// An exit counts as reported only once the handlers returned: one that throws (its record could not be written,
+/// e.g. a full disk) gets the exit again with backoff, and after a restart from the exit file that stays.
 /// </summary>
 public sealed class ExitWatcher : IDisposable
 {
@@ -20,13 +22,18 @@ public sealed class ExitWatcher : IDisposable
     readonly ConcurrentDictionary<string, byte> _pending = new();
     readonly CancellationTokenSource _stop = new();
     readonly TimeSpan _parseWindow;
+    readonly Serilog.ILogger? _log;
+
+    /// <summary>First and longest wait before a failed handler gets an exit again.</summary>
+    public static readonly TimeSpan FirstRetry = TimeSpan.FromMilliseconds(250), LongestRetry = TimeSpan.FromSeconds(5);
 
     /// <summary>Raised on a thread-pool thread for each container exit: (id, exit code, finished at).</summary>
     public event Action<string, int, DateTimeOffset>? ContainerExited;
 
-    public ExitWatcher(string exitDir, TimeSpan? parseWindow = null)
+    public ExitWatcher(string exitDir, TimeSpan? parseWindow = null, Serilog.ILogger? log = null)
     {
         _exitDir = exitDir;
+        _log = log;
         _parseWindow = parseWindow ?? TimeSpan.FromSeconds(5);
         Directory.CreateDirectory(exitDir);
         _watcher = new FileSystemWatcher(exitDir)
@@ -88,10 +95,7 @@ public sealed class ExitWatcher : IDisposable
                 if (!File.Exists(path)) return; // e.g. conmon's temp file, already renamed
                 if (TryRead(id, out var exited))
                 {
-                    var stamp = exited.FinishedAt.UtcDateTime;
-                    if (_reported.TryGetValue(id, out var seen) && seen == stamp) return;
-                    _reported[id] = stamp;
-                    ContainerExited?.Invoke(exited.Id, exited.ExitCode, exited.FinishedAt);
+                    await DeliverAsync(exited);
                     return;
                 }
                 if (DateTime.UtcNow > deadline) return; // never became a number: not an exit file
@@ -104,6 +108,31 @@ public sealed class ExitWatcher : IDisposable
         finally
         {
             _pending.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>Raises the exit until every handler took it; re-read before each retry (removed meanwhile: dropped).</summary>
+    async Task DeliverAsync(ContainerExit exited)
+    {
+        var delay = FirstRetry;
+        while (true)
+        {
+            var stamp = exited.FinishedAt.UtcDateTime;
+            if (_reported.TryGetValue(exited.Id, out var seen) && seen == stamp) return;
+            try
+            {
+                ContainerExited?.Invoke(exited.Id, exited.ExitCode, exited.FinishedAt);
+                _reported[exited.Id] = stamp;
+                return;
+            }
+            catch (Exception e)
+            {
+                _log?.Warning("exit of container {ContainerId} (code {ExitCode}) could not be recorded, trying again in {Delay}: {Error}",
+                    exited.Id, exited.ExitCode, delay, e.Message);
+            }
+            await Task.Delay(delay, _stop.Token).ConfigureAwait(false);
+            delay = delay * 2 < LongestRetry ? delay * 2 : LongestRetry;
+            if (!TryRead(exited.Id, out exited)) return;
         }
     }
 

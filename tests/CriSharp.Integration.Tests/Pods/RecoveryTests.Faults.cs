@@ -150,4 +150,100 @@ public sealed partial class RecoveryTests
         foreach (var dir in CgroupDirs(orphanCgroup))
             Assert.False(Directory.Exists(dir), $"pod cgroup {dir} left behind");
     }
+
+    [Fact]
+    public async Task An_exit_while_the_record_store_is_full_is_recorded_with_its_real_code_and_time_once_space_is_back()
+    {
+        // The root dir (records, layers) moves onto a small tmpfs this test fills; the state dir, where conmon
+        // writes its exit files, stays where it is.
+        await StopGracefullyAsync();
+        var root = Path.Combine(_daemon.Dir, "root");
+        var onDisk = root + ".disk";
+        Directory.Move(root, onDisk);
+        Directory.CreateDirectory(root);
+        Mounts.MountTmpfs(root, 128L << 20, "711");
+        string cgroup;
+        int conmonPid;
+        try
+        {
+            using (var cp = Process.Start("cp", ["-a", onDisk + "/.", root]))
+            {
+                cp.WaitForExit();
+                Assert.Equal(0, cp.ExitCode);
+            }
+            await StartDaemonAsync();
+            var control = Directory.CreateDirectory(Path.Combine(_daemon.Dir, "control")).FullName;
+            var (pod, config, podCgroup) = await RunPodAsync("full-disk");
+            cgroup = podCgroup;
+            var cfg = ShConfig("exits-on-cue", "while [ ! -e /control/go ]; do sleep 0.05; done; exit 9");
+            cfg.Mounts.Add(new Mount { HostPath = control, ContainerPath = "/control" });
+            var ctr = (await _runtime.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = pod, Config = cfg, SandboxConfig = config })).ContainerId;
+            await _runtime.StartContainerAsync(new StartContainerRequest { ContainerId = ctr });
+            await WaitForState(ctr, ContainerState.ContainerRunning);
+            conmonPid = (await PidsAsync(ctr)).ConmonPid;
+
+            var filler = Path.Combine(root, "filler");
+            var filled = Fill(filler);
+            output.WriteLine($"filled the root tmpfs with {filled >> 20} MiB");
+            Assert.Throws<IOException>(() => File.WriteAllBytes(Path.Combine(root, "probe"), new byte[8192]));
+            var exitedAt = DateTimeOffset.UtcNow;
+            File.WriteAllText(Path.Combine(control, "go"), "");
+            var exitFile = Path.Combine(StateDir, "exits", ctr);
+            await WaitUntil(() => File.Exists(exitFile), "conmon wrote no exit file");
+            await WaitUntil(() => _daemon.Stderr.Contains("could not be recorded"), "the daemon never tried to record the exit\n" + _daemon.Stderr);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            // Nothing could be written: the record still says running, and the daemon keeps trying.
+            Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(ctr)).State);
+
+            File.Delete(filler);
+            var freedAt = DateTimeOffset.UtcNow;
+            var s = await WaitForState(ctr, ContainerState.ContainerExited);
+            Assert.Equal(9, s.ExitCode);
+            Assert.Equal("Error", s.Reason);
+            // The time is the exit's, not the time space came back (over 2 s later).
+            Assert.True(Math.Abs(s.FinishedAt - Nanos(exitedAt)) < 1_000_000_000L,
+                $"finished_at {s.FinishedAt} is {(s.FinishedAt - Nanos(exitedAt)) / 1e9:0.###} s from the exit");
+            Assert.True(s.FinishedAt < Nanos(freedAt) - 1_000_000_000L, "finished_at is the time space came back");
+
+            // Durable: a restart reads the same.
+            await StopGracefullyAsync();
+            await StartDaemonAsync();
+            var again = await StatusAsync(ctr);
+            Assert.Equal((ContainerState.ContainerExited, 9, s.FinishedAt), (again.State, again.ExitCode, again.FinishedAt));
+
+            await _runtime.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = ctr });
+            await _runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod });
+            await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
+            Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(root, "containers")));
+            await StopGracefullyAsync();
+        }
+        finally
+        {
+            if (_daemon.Process is { HasExited: false }) await CrashAsync();
+            Mounts.Unmount(root, detach: true);
+            Directory.Delete(root);
+            Directory.Move(onDisk, root);
+        }
+        await StartDaemonAsync();
+        await AssertNothingLeftAsync(cgroup, conmonPid);
+    }
+
+    /// <summary>Writes <paramref name="file"/> until the filesystem is full (1 MiB, then 4 KiB writes); its size.</summary>
+    static long Fill(string file)
+    {
+        long written = 0;
+        using var f = new FileStream(file, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
+        foreach (var chunk in new[] { 1 << 20, 4096, 1 })
+        {
+            var buffer = new byte[chunk];
+            try
+            {
+                while (true) { f.Write(buffer); written += chunk; }
+            }
+            catch (IOException)
+            {
+            }
+        }
+        return written;
+    }
 }

@@ -56,6 +56,44 @@ public sealed class ExitWatcherTests : IDisposable
     }
 
     [Fact]
+    public async Task An_exit_whose_handler_fails_is_delivered_again_until_it_is_taken()
+    {
+        using var watcher = new ExitWatcher(_dir);
+        var attempts = 0;
+        var taken = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        watcher.ContainerExited += (id, code, _) =>
+        {
+            // The record store is full for the first two attempts.
+            if (Interlocked.Increment(ref attempts) <= 2) throw new IOException("No space left on device");
+            taken.TrySetResult(code);
+        };
+        watcher.Start();
+        await File.WriteAllTextAsync(Path.Combine(_dir, "full"), "3");
+
+        Assert.Same(taken.Task, await Task.WhenAny(taken.Task, Task.Delay(TimeSpan.FromSeconds(5))));
+        Assert.Equal(3, await taken.Task);
+        await Task.Delay(ExitWatcher.FirstRetry * 3); // a delivery that was not marked reported would repeat by now
+        Assert.Equal(3, Volatile.Read(ref attempts));
+    }
+
+    [Fact]
+    public async Task A_failing_exit_stops_being_retried_once_the_container_is_forgotten()
+    {
+        using var watcher = new ExitWatcher(_dir);
+        var attempts = 0;
+        watcher.ContainerExited += (_, _, _) => { Interlocked.Increment(ref attempts); throw new IOException("No space left on device"); };
+        watcher.Start();
+        await File.WriteAllTextAsync(Path.Combine(_dir, "gone"), "1");
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (Volatile.Read(ref attempts) == 0 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        Assert.True(Volatile.Read(ref attempts) > 0, "the exit was never delivered");
+        watcher.Forget("gone");
+        var after = Volatile.Read(ref attempts);
+        await Task.Delay(ExitWatcher.FirstRetry * 8);
+        Assert.InRange(Volatile.Read(ref attempts), after, after + 1);
+    }
+
+    [Fact]
     public void OomDetector_ReadsV1AndV2Counters_AndConmonsMarker()
     {
         var v1 = Directory.CreateDirectory(Path.Combine(_dir, "v1")).FullName;
