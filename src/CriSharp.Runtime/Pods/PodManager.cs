@@ -2,6 +2,7 @@ using CriSharp.Configuration;
 using CriSharp.Linux;
 using CriSharp.Runtime.Cgroups;
 using CriSharp.Runtime.Containers;
+using CriSharp.State;
 using Serilog;
 
 namespace CriSharp.Runtime.Pods;
@@ -123,11 +124,14 @@ public sealed class PodManager(
                 undo.Push(() => Mounts.Unmount(shm, detach: true));
             }
 
+            // The kubelet's cgroup_parent is the kubelet's: made if missing, never removed. Only the cgroups CriSharp
+            // makes for itself (the pod's own without a parent, the infra's) are noted before they exist, so a crash
+            // before the record is written can still remove them, and removed with the pod.
             var cgroup = cgroups.PodCgroupPath(spec.CgroupParent, id);
-            // Noted before the cgroup exists, so a crash before the record is written can still remove it.
-            File.WriteAllText(Path.Combine(dir, CgroupNoteFile), cgroup);
+            var ownsCgroup = string.IsNullOrWhiteSpace(spec.CgroupParent);
+            if (ownsCgroup) NoteCgroup(dir, cgroup);
             cgroups.Create(cgroup, spec.Resources);
-            undo.Push(() => cgroups.Remove(cgroup));
+            if (ownsCgroup) undo.Push(() => cgroups.Remove(cgroup));
 
             var pod = new PodSandbox
             {
@@ -155,8 +159,12 @@ public sealed class PodManager(
 
             if (ns.Pid == NamespaceMode.Pod)
             {
-                var (infraId, infraPid) = await infra.StartAsync(pod, cgroups.ContainerCgroupPath(cgroup, "infra"), ct);
-                pod = pod with { InfraContainerId = infraId, InfraPid = infraPid };
+                // One per sandbox: two sandboxes of one pod (a restart) share the kubelet's cgroup_parent.
+                var infraCgroup = cgroups.ContainerCgroupPath(cgroup, "infra-" + id);
+                NoteCgroup(dir, infraCgroup);
+                undo.Push(() => cgroups.Remove(infraCgroup));
+                var (infraId, infraPid) = await infra.StartAsync(pod, infraCgroup, ct);
+                pod = pod with { InfraContainerId = infraId, InfraPid = infraPid, InfraCgroupPath = infraCgroup };
                 var started = pod;
                 undo.Push(() => infra.StopAsync(started).GetAwaiter().GetResult());
             }
@@ -218,8 +226,10 @@ public sealed class PodManager(
                 await network.TearDownAsync(pod, ct);
             await infra.StopAsync(pod);
             ReleaseKernelObjects(pod);
-            if (pod.InfraContainerId.Length > 0) cgroups.Remove(cgroups.ContainerCgroupPath(pod.CgroupPath, "infra"));
-            cgroups.Remove(pod.CgroupPath);
+            if (pod.InfraContainerId.Length > 0)
+                cgroups.Remove(pod.InfraCgroupPath.Length > 0 ? pod.InfraCgroupPath : cgroups.ContainerCgroupPath(pod.CgroupPath, "infra"));
+            // Only a pod cgroup CriSharp made goes: the kubelet's parent may already hold a newer sandbox of the pod.
+            if (pod.OwnsPodCgroup) cgroups.Remove(pod.CgroupPath);
             if (Directory.Exists(pod.Dir)) Directory.Delete(pod.Dir, recursive: true);
             sandboxes.Remove(pod.Id);
             _names.Release(Naming.SandboxName(pod.Spec.Name, pod.Spec.Namespace, pod.Spec.Uid, pod.Spec.Attempt), pod.Id);
@@ -298,15 +308,30 @@ public sealed class PodManager(
     {
         Mounts.UnmountAllUnder(dir);
         var note = Path.Combine(dir, CgroupNoteFile);
-        if (File.Exists(note))
+        var own = cgroups.PodCgroupPath("", id);
+        foreach (var path in File.Exists(note) ? File.ReadAllLines(note).Select(l => l.Trim()).Where(l => l.Length > 0) : [])
         {
-            try { cgroups.Remove(File.ReadAllText(note).Trim()); }
+            // Notes of older versions named the kubelet's cgroup_parent itself: only cgroups CriSharp makes are removed.
+            if (path != own && !Path.GetFileName(path).StartsWith("crisharp-", StringComparison.Ordinal))
+            {
+                log.Information("interrupted pod sandbox {PodId}: leaving cgroup {Cgroup}, which CriSharp did not make", id, path);
+                continue;
+            }
+            try { cgroups.Remove(path); }
             catch (Exception e) when (e is CgroupException or IOException or ArgumentException)
             {
-                log.Warning("could not remove the cgroup of interrupted pod sandbox {PodId}: {Error}", id, e.Message);
+                log.Warning("could not remove cgroup {Cgroup} of interrupted pod sandbox {PodId}: {Error}", path, id, e.Message);
             }
         }
         Directory.Delete(dir, recursive: true);
+    }
+
+    /// <summary>Adds a cgroup CriSharp is about to make for the pod to the note read by <see cref="RemoveLeftover"/> (durable first).</summary>
+    static void NoteCgroup(string dir, string cgroup)
+    {
+        var note = Path.Combine(dir, CgroupNoteFile);
+        var lines = File.Exists(note) ? File.ReadAllText(note) : "";
+        AtomicFile.Write(note, System.Text.Encoding.UTF8.GetBytes(lines + cgroup + "\n"));
     }
 
     const string CgroupNoteFile = "cgroup-path";

@@ -65,11 +65,20 @@ public sealed record PodSandbox
     public string UserNsPath { get; init; } = "";
     /// <summary>The tmpfs mounted for /dev/shm, or "" with host IPC.</summary>
     public string ShmPath { get; init; } = "";
-    /// <summary>cgroup path relative to the hierarchy root, e.g. "/kubepods/pod123" (cgroupfs driver).</summary>
+    /// <summary>
+    /// The pod's cgroup, relative to the hierarchy root (cgroupfs driver): the kubelet's cgroup_parent, e.g.
+    /// "/kubepods/burstable/pod123", which the kubelet owns, or "/crisharp/&lt;id&gt;" made for a pod without one.
+    /// Containers and the infra process get cgroups of their own below it.
+    /// </summary>
     public string CgroupPath { get; init; } = "";
+    /// <summary>True when CriSharp made <see cref="CgroupPath"/> (no cgroup_parent given), so removing the pod removes it.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool OwnsPodCgroup => string.IsNullOrWhiteSpace(Spec.CgroupParent);
     /// <summary>The infra container holding the pod's PID namespace when Namespaces.Pid is Pod.</summary>
     public string InfraContainerId { get; init; } = "";
     public int InfraPid { get; init; }
+    /// <summary>The infra process's cgroup below <see cref="CgroupPath"/> ("" without one; records of older versions used "crisharp-infra").</summary>
+    public string InfraCgroupPath { get; init; } = "";
     public List<string> Ips { get; init; } = [];
 
     public string HostnamePath => Path.Combine(Dir, "hostname");

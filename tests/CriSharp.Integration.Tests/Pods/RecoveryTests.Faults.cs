@@ -246,4 +246,81 @@ public sealed partial class RecoveryTests
         }
         return written;
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task RemovePodSandbox_leaves_the_kubelets_cgroup_parent_and_removes_only_its_own_children(bool olderFirst)
+    {
+        // As the kubelet does (cgroupfs driver): the pod's cgroup exists before RunPodSandbox, in every hierarchy.
+        var uid = Guid.NewGuid().ToString();
+        var parent = $"/crisharp-it-kubepods/pod{uid}";
+        var hierarchies = HierarchiesOf(parent).ToList();
+        foreach (var dir in hierarchies) Directory.CreateDirectory(dir);
+        try
+        {
+            var sandboxes = new List<(string Pod, PodSandboxConfig Config, string Container)>();
+            for (uint attempt = 0; attempt < 2; attempt++)
+            {
+                // Two sandboxes of one pod (the kubelet's restart of a sandbox), each with an infra process and a container.
+                var config = PodConfig("kubelet-parent");
+                config.Metadata.Uid = uid;
+                config.Metadata.Attempt = attempt;
+                config.Linux = new LinuxPodSandboxConfig
+                {
+                    CgroupParent = parent,
+                    SecurityContext = new LinuxSandboxSecurityContext { NamespaceOptions = new NamespaceOption { Pid = NamespaceMode.Pod } },
+                };
+                var pod = (await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config })).PodSandboxId;
+                var ctr = await CreateAndStartAsync(pod, config, $"app-{attempt}", "sleep 1000");
+                await WaitForState(ctr, ContainerState.ContainerRunning);
+                Assert.Equal(parent + "/crisharp-" + ctr, await ContainerCgroupAsync(ctr));
+                sandboxes.Add((pod, config, ctr));
+            }
+            var children = ChildrenOf(parent);
+            output.WriteLine("children of the parent: " + string.Join(", ", children));
+            Assert.Equal(4, children.Count);
+            foreach (var (pod, _, ctr) in sandboxes)
+            {
+                Assert.Contains("crisharp-" + ctr, children);
+                Assert.Contains("crisharp-infra-" + pod, children);
+            }
+
+            var order = olderFirst ? sandboxes : [.. Enumerable.Reverse(sandboxes)];
+            var (first, _, firstCtr) = order[0];
+            var (second, _, secondCtr) = order[1];
+            var conmons = new[] { (await PidsAsync(firstCtr)).ConmonPid, (await PidsAsync(secondCtr)).ConmonPid };
+            await _runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = first });
+            await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = first });
+            Assert.All(hierarchies, dir => Assert.True(Directory.Exists(dir), $"the kubelet's cgroup {dir} was removed with a sandbox"));
+            Assert.Equal(["crisharp-" + secondCtr, "crisharp-infra-" + second], ChildrenOf(parent).Order());
+            // The other sandbox still works in it.
+            Assert.Equal(0, (await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = secondCtr, Cmd = { "true" }, Timeout = 10 })).ExitCode);
+            Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(secondCtr)).State);
+
+            await _runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = second });
+            await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = second });
+            Assert.All(hierarchies, dir => Assert.True(Directory.Exists(dir), $"the kubelet's cgroup {dir} was removed with a sandbox"));
+            Assert.Empty(ChildrenOf(parent));
+            await AssertNothingLeftAsync("/crisharp-it-none", conmons);
+        }
+        finally
+        {
+            foreach (var mount in CgroupMounts())
+                foreach (var dir in new[] { mount + parent, mount + "/crisharp-it-kubepods" }.Where(Directory.Exists))
+                    foreach (var d in Directory.EnumerateDirectories(dir, "*", SearchOption.AllDirectories).Append(dir).OrderByDescending(d => d.Length))
+                        try { Directory.Delete(d); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Every cgroup mount (v1 hierarchies and the unified one).</summary>
+    static IEnumerable<string> CgroupMounts() =>
+        Mounts.ReadMountInfo().Where(m => m.FsType is "cgroup" or "cgroup2").Select(m => m.MountPoint).Distinct();
+
+    /// <summary>The cgroup's dir in the hierarchies a kubelet would make it in (as <see cref="CgroupDirs"/> checks).</summary>
+    static IEnumerable<string> HierarchiesOf(string path) => CgroupDirs(path);
+
+    /// <summary>Names of the child cgroups of <paramref name="path"/> in any hierarchy.</summary>
+    static List<string> ChildrenOf(string path) =>
+        [.. CgroupMounts().Select(m => m + path).Where(Directory.Exists).SelectMany(Directory.GetDirectories).Select(d => Path.GetFileName(d)!).Distinct().Order()];
 }
