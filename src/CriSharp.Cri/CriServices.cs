@@ -120,6 +120,8 @@ public static class CriServices
         // A quarantined pod's attachment stays too: its record may still be repaired.
         await services.GetRequiredService<CniNetwork>().RecoverAsync(sandboxes.All().Select(p => p.Id).Concat(sandboxes.QuarantinedIds()).ToHashSet(), CancellationToken.None);
         await containers.RecoverAsync(CancellationToken.None);
+        await containers.FinishInterruptedRemovesAsync();
+        await pods.FinishInterruptedRemovesAsync();
         log.Information("recovered {Pods} pod sandboxes and {Containers} containers", sandboxes.All().Count, containerRecords.All().Count);
         // After recovery, so the probe containers never race the reconciliation of the handlers' state roots; and
         // before the socket serves, so a daemon killed once it is up never leaves a probe's mount or bundle behind

@@ -84,18 +84,34 @@ public sealed class ContainerManager
         UserNamespaceValidator.ValidateMounts(spec.Mounts, sandbox);
         var name = Naming.ContainerName(spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, spec.Attempt);
         // On no caller's token: a retry that joined it gets the same result even if the first caller gave up.
-        var (id, outcome) = await _names.CreateAsync(name, () => Tracked(sandbox.Id, CreateCoreAsync(sandbox, image, spec, logPath, CancellationToken.None)), ct);
+        var (id, outcome) = await _names.CreateAsync(name, () => CreateInPodAsync(sandbox.Id, () => CreateCoreAsync(sandbox, image, spec, logPath, CancellationToken.None)), ct);
         if (outcome == CreateOutcome.AlreadyExists)
             throw new NameInUseException($"container name \"{name}\" is already used by {id}");
         return _containers.Get(id) ?? throw new ObjectNotFoundException($"container {id} vanished while it was being created");
     }
 
-    async Task<string> Tracked(string sandboxId, Task<string> create)
+    /// <summary>
+    /// Runs a create registered as in flight in its pod, then checks the pod again. A pod's stop or removal marks it
+    /// NotReady before it looks for creates in flight, so either it waits for this one, or this one sees the pod is
+    /// no longer ready and refuses: a container is never made in a pod being stopped or removed.
+    /// </summary>
+    async Task<string> CreateInPodAsync(string sandboxId, Func<Task<string>> create)
     {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var set = _creating.GetOrAdd(sandboxId, _ => new ConcurrentDictionary<Task, byte>());
-        set[create] = 0;
-        try { return await create; }
-        finally { set.TryRemove(create, out _); }
+        set[done.Task] = 0;
+        try
+        {
+            var sandbox = _sandboxes.Get(sandboxId) ?? throw new ObjectNotFoundException($"pod sandbox {sandboxId} was removed");
+            if (sandbox.State != SandboxState.Ready)
+                throw new WrongStateException($"pod sandbox {sandboxId} is not ready (it is being stopped or removed)");
+            return await create();
+        }
+        finally
+        {
+            set.TryRemove(done.Task, out _);
+            done.SetResult();
+        }
     }
 
     /// <summary>The log file must stay inside the pod's log directory: no absolute paths, no "..".</summary>
@@ -311,6 +327,8 @@ public sealed class ContainerManager
         {
             c = _containers.Get(c.Id);
             if (c == null) return;
+            // Durable first: a daemon killed in the middle finishes the removal at its next start.
+            if (!c.Removing) c = _containers.Update(c.Id, r => r with { Removing = true }) ?? c;
             await StopLockedAsync(c.Id, 0, ct);
             await RuntimeFor(c.RuntimeHandler).DeleteAsync(c.Id, force: true);
             Mounts.Unmount(c.RootfsPath, detach: true);
@@ -458,6 +476,23 @@ public sealed class ContainerManager
         foreach (var dir in Directory.EnumerateDirectories(ContainersLayerDir))
             if (_containers.Get(Path.GetFileName(dir)) == null && !quarantined.Contains(Path.GetFileName(dir))) DeleteDir(dir);
         SweepOrphanExitFilesLater();
+    }
+
+    /// <summary>After recovery: removals the daemon was killed in the middle of are finished (a failure stays for kubelet's retry).</summary>
+    public async Task FinishInterruptedRemovesAsync()
+    {
+        foreach (var c in _containers.All().Where(c => c.Removing))
+        {
+            try
+            {
+                await RemoveAsync(c.Id, CancellationToken.None);
+                _log.Information("finished the interrupted removal of container {ContainerId}", c.Id);
+            }
+            catch (Exception e)
+            {
+                _log.Error("the interrupted removal of container {ContainerId} could not be finished; it stays listed for a retry: {Error}", c.Id, e.Message);
+            }
+        }
     }
 
     /// <summary>conmon links &lt;attach dir&gt;/&lt;id&gt; to the bundle to keep the socket path short; it goes with the container.</summary>

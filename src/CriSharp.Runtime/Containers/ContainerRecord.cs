@@ -32,6 +32,8 @@ public sealed record ContainerRecord
     /// <summary>Absolute log path ("" when the pod has no log directory).</summary>
     public string LogPath { get; init; } = "";
     public string CgroupPath { get; init; } = "";
+    /// <summary>RemoveContainer began: the next start finishes it if the daemon died on the way.</summary>
+    public bool Removing { get; init; }
     /// <summary>Image layers the overlay uses; image GC keeps them until the container is removed.</summary>
     public List<string> ChainIds { get; init; } = [];
     public ContainerUserIds? User { get; init; }

@@ -192,6 +192,9 @@ public sealed class PodManager(
         using var _ = await _locks.AcquireAsync(pod.Id, ct);
         pod = sandboxes.Get(pod.Id);
         if (pod == null) return;
+        // NotReady before the containers go, so no create can start in the pod meanwhile.
+        if (pod.State != SandboxState.NotReady)
+            pod = sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady }) ?? pod;
         if (StopOrRemoveContainers != null) await StopOrRemoveContainers(pod.Id, false, ct);
         var hostNet = pod.Spec.Security.Namespaces.Network == NamespaceMode.Node;
         if (!hostNet)
@@ -208,8 +211,6 @@ public sealed class PodManager(
         }
         await infra.StopAsync(pod);
         ReleaseKernelObjects(pod);
-        if (pod.State != SandboxState.NotReady)
-            sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady });
     }
 
     /// <summary>Removes containers and every trace of the pod. Idempotent.</summary>
@@ -221,6 +222,10 @@ public sealed class PodManager(
         {
             pod = sandboxes.Get(pod.Id);
             if (pod == null) return;
+            // Durable first (and NotReady, so no create starts in the pod meanwhile): a daemon killed in the middle
+            // finishes the removal at its next start.
+            if (!pod.Removing)
+                pod = sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady, Removing = true }) ?? pod;
             if (StopOrRemoveContainers != null) await StopOrRemoveContainers(pod.Id, true, ct);
             if (pod.Spec.Security.Namespaces.Network != NamespaceMode.Node)
                 await network.TearDownAsync(pod, ct);
@@ -280,6 +285,23 @@ public sealed class PodManager(
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException)
             {
                 log.Error("leftover pod sandbox {PodId}: could not remove {Dir}: {Error}", id, dir, e.Message);
+            }
+        }
+    }
+
+    /// <summary>After recovery: pod removals the daemon was killed in the middle of are finished (a failure stays for kubelet's retry).</summary>
+    public async Task FinishInterruptedRemovesAsync()
+    {
+        foreach (var pod in sandboxes.All().Where(p => p.Removing))
+        {
+            try
+            {
+                await RemoveAsync(pod.Id, CancellationToken.None);
+                log.Information("finished the interrupted removal of pod sandbox {PodId}", pod.Id);
+            }
+            catch (Exception e)
+            {
+                log.Error("the interrupted removal of pod sandbox {PodId} could not be finished; it stays listed for a retry: {Error}", pod.Id, e.Message);
             }
         }
     }

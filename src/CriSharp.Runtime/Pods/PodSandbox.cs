@@ -80,6 +80,8 @@ public sealed record PodSandbox
     /// <summary>The infra process's cgroup below <see cref="CgroupPath"/> ("" without one; records of older versions used "crisharp-infra").</summary>
     public string InfraCgroupPath { get; init; } = "";
     public List<string> Ips { get; init; } = [];
+    /// <summary>RemovePodSandbox began: the next start finishes it if the daemon died on the way.</summary>
+    public bool Removing { get; init; }
 
     public string HostnamePath => Path.Combine(Dir, "hostname");
     public string HostsPath => Path.Combine(Dir, "hosts");

@@ -323,4 +323,103 @@ public sealed partial class RecoveryTests
     /// <summary>Names of the child cgroups of <paramref name="path"/> in any hierarchy.</summary>
     static List<string> ChildrenOf(string path) =>
         [.. CgroupMounts().Select(m => m + path).Where(Directory.Exists).SelectMany(Directory.GetDirectories).Select(d => Path.GetFileName(d)!).Distinct().Order()];
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_removal_cut_short_by_kill_9_is_finished_at_the_next_start(bool wholePod)
+    {
+        // runc behind a wrapper whose delete waits while a file exists: the daemon is killed in the middle of it.
+        var block = Path.Combine(_daemon.Dir, "block-delete");
+        var inDelete = Path.Combine(_daemon.Dir, "in-delete");
+        var wrapper = Path.Combine(_daemon.Dir, "runc-slow-delete");
+        File.WriteAllText(wrapper, $"""
+            #!/bin/sh
+            for a in "$@"; do
+              if [ "$a" = delete ]; then
+                while [ -e {block} ]; do touch {inDelete}; sleep 0.05; done
+              fi
+            done
+            exec /usr/sbin/runc "$@"
+            """);
+        File.SetUnixFileMode(wrapper, (UnixFileMode)0x1ED);
+        var handlerRoot = Path.Combine(StateDir, "slowdelete");
+        Directory.CreateDirectory(_daemon.DropInDir);
+        File.WriteAllText(Path.Combine(_daemon.DropInDir, "70-slowdelete.toml"), $"[runtimes.slowdelete]\npath = \"{wrapper}\"\nroot_dir = \"{handlerRoot}\"\n");
+        await StopGracefullyAsync();
+        await StartDaemonAsync();
+
+        var config = PodConfig(wholePod ? "cut-short-pod" : "cut-short-container");
+        var pod = (await _runtime.RunPodSandboxAsync(new RunPodSandboxRequest { Config = config, RuntimeHandler = "slowdelete" })).PodSandboxId;
+        var cgroup = JsonDocument.Parse((await _runtime.PodSandboxStatusAsync(new PodSandboxStatusRequest { PodSandboxId = pod, Verbose = true })).Info["info"])
+            .RootElement.GetProperty("cgroupPath").GetString()!;
+        _podCgroups.Add(cgroup);
+        var ctr = await CreateAndStartAsync(pod, config, "victim", "sleep 1000");
+        await WaitForState(ctr, ContainerState.ContainerRunning);
+        var (pid, conmonPid) = await PidsAsync(ctr);
+        var ctrCgroup = await ContainerCgroupAsync(ctr);
+
+        File.WriteAllText(block, "");
+        var removal = wholePod
+            ? _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod }).ResponseAsync as Task
+            : _runtime.RemoveContainerAsync(new RemoveContainerRequest { ContainerId = ctr }).ResponseAsync;
+        await WaitUntil(() => File.Exists(inDelete), "the removal never reached the runtime's delete\n" + _daemon.Stderr);
+        await CrashAsync();
+        await Assert.ThrowsAsync<RpcException>(() => removal);
+        foreach (var (p, cmd) in ProcessesMentioning(wrapper))
+        {
+            output.WriteLine($"killing the cut-short delete {p}: {cmd}");
+            ProcessControl.Signal(p, ProcessControl.SIGKILL);
+        }
+        File.Delete(block);
+        Assert.True(Directory.Exists(Path.Combine(ContainersStateDir, ctr)), "the crash came too late: the container's bundle is already gone");
+
+        await StartDaemonAsync();
+        Assert.Contains("finished the interrupted removal", _daemon.Stderr);
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await StatusAsync(ctr));
+        Assert.Equal(StatusCode.NotFound, e.StatusCode);
+        Assert.False(IsAlive(pid));
+        Assert.False(Directory.Exists(Path.Combine(ContainersStateDir, ctr)), "the container's bundle is left");
+        Assert.False(Directory.Exists(Path.Combine(ContainersLayerDir, ctr)), "the container's writable layer is left");
+        Assert.False(Directory.Exists(Path.Combine(handlerRoot, ctr)), "the runtime's state of the container is left");
+        foreach (var dir in CgroupDirs(ctrCgroup))
+            Assert.False(Directory.Exists(dir), $"the container's cgroup {dir} is left");
+        if (wholePod)
+            Assert.Empty((await _runtime.ListPodSandboxAsync(new ListPodSandboxRequest())).Items);
+        else
+        {
+            Assert.Equal(PodSandboxState.SandboxReady, Assert.Single((await _runtime.ListPodSandboxAsync(new ListPodSandboxRequest())).Items).State);
+            await _runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod });
+            await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
+        }
+        await AssertNothingLeftAsync(cgroup, conmonPid);
+        Assert.Empty(Directory.GetDirectories(handlerRoot));
+    }
+
+    [Fact]
+    public async Task Creates_racing_a_pod_removal_either_finish_before_it_or_are_refused_and_nothing_is_left()
+    {
+        var (pod, config, cgroup) = await RunPodAsync("racing");
+        var creates = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            await Task.Delay(i * 15);
+            try
+            {
+                return (await _runtime.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = pod, Config = ShConfig($"r{i}", "sleep 1000"), SandboxConfig = config })).ContainerId;
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.FailedPrecondition)
+            {
+                return e.StatusCode.ToString();
+            }
+        })).ToList();
+        await Task.Delay(40);
+        await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
+        var outcomes = await Task.WhenAll(creates);
+        output.WriteLine("creates: " + string.Join(", ", outcomes.Select(o => o.Length > 20 ? "created" : o)));
+        // Whatever a create answered, the removal took it: no container of the pod exists afterwards.
+        Assert.Empty((await _runtime.ListContainersAsync(new ListContainersRequest())).Containers);
+        foreach (var id in outcomes.Where(o => o.Length > 20))
+            Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(async () => await StatusAsync(id))).StatusCode);
+        await AssertNothingLeftAsync(cgroup);
+    }
 }
