@@ -66,6 +66,20 @@ public sealed class ContainerManager
         return new OciRuntime(handler, h.Path, h.RootDir);
     }
 
+    /// <summary>Why <paramref name="handler"/> cannot be used now (not configured, binary missing), or null when it can.</summary>
+    public string? HandlerUnavailable(string handler)
+    {
+        try
+        {
+            RuntimeFor(handler).EnsureAvailable();
+            return null;
+        }
+        catch (HandlerUnavailableException e)
+        {
+            return e.Message;
+        }
+    }
+
     public ContainerRecord? Find(string id) => _containers.Find(id);
 
     public IReadOnlyList<ContainerRecord> List() => _containers.All();

@@ -209,7 +209,11 @@ public sealed partial class RecoveryTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(pods["runc"].Container)).State);
         var exec = await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = pods["runc"].Container, Cmd = { "true" }, Timeout = 10 });
         Assert.Equal(0, exec.ExitCode);
-        Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(pods["crun"].Container)).State);
+        var lastKnown = await StatusAsync(pods["crun"].Container);
+        Assert.Equal(ContainerState.ContainerRunning, lastKnown.State);
+        Assert.Contains("'crun' is not available", lastKnown.Message);
+        Assert.Contains("last known", lastKnown.Message);
+        Assert.Equal("", (await StatusAsync(pods["runc"].Container)).Message);
         Assert.True(IsAlive(crunPid));
         var e = await Assert.ThrowsAsync<RpcException>(async () =>
             await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = pods["crun"].Container, Cmd = { "true" }, Timeout = 10 }));
@@ -220,6 +224,7 @@ public sealed partial class RecoveryTests(ITestOutputHelper output) : IAsyncLife
         File.Move(crun + ".away", crun);
         exec = await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = pods["crun"].Container, Cmd = { "true" }, Timeout = 10 });
         Assert.Equal(0, exec.ExitCode);
+        Assert.Equal("", (await StatusAsync(pods["crun"].Container)).Message);
         Assert.DoesNotContain("'crun'", (await _runtime.StatusAsync(new StatusRequest())).Status.Conditions.Single(c => c.Type == "RuntimeReady").Message);
 
         foreach (var (pod, _, _, _) in pods.Values)
