@@ -58,6 +58,8 @@ static class StatusMapping
             SelinuxRelabel = m.SelinuxRelabel,
             UidMappings = { (m.UidMappings ?? []).Select(x => new IDMapping { ContainerId = x.ContainerId, HostId = x.HostId, Length = x.Length }) },
             GidMappings = { (m.GidMappings ?? []).Select(x => new IDMapping { ContainerId = x.ContainerId, HostId = x.HostId, Length = x.Length }) },
+            Image = m.IsImage ? new ImageSpec { Image = m.Image } : null,
+            ImageSubPath = m.ImageSubPath,
         }));
         if (c.User is { } user)
         {

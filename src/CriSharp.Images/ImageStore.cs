@@ -24,6 +24,9 @@ public sealed class ImageStore
     /// <summary>Chain ids held by containers (their overlay lowerdirs); set by the runtime once it exists.</summary>
     public Func<IReadOnlySet<string>> LayersInUse { get; set; } = () => new HashSet<string>();
 
+    /// <summary>A container that mounts the image (by id) as an image volume, or null.</summary>
+    public Func<string, string?> VolumeUserOf { get; set; } = _ => null;
+
     public ImageStore(string root, ContentStore content, LayerStore layers, ILogger log)
     {
         _records = new RecordStore<ImageRecord>(Path.Combine(root, "images"), ImagesJsonContext.Default.ImageRecord, Quarantine.Under(root), r => r.Hex);

@@ -53,7 +53,8 @@ public sealed class ContainerManager
         _exits = exits;
         _log = log;
         _exits.ContainerExited += OnExited;
-        images.LayersInUse = () => _containers.All().SelectMany(c => c.ChainIds).ToHashSet(StringComparer.Ordinal);
+        images.LayersInUse = () => _containers.All().SelectMany(c => c.ChainIds.Concat(c.VolumeChainIds)).ToHashSet(StringComparer.Ordinal);
+        images.VolumeUserOf = imageId => _containers.All().FirstOrDefault(c => c.VolumeImageIds.Contains(imageId))?.Id;
     }
 
     public string ContainersStateDir => Path.Combine(_config.Current.StateDir, "containers");
@@ -96,9 +97,10 @@ public sealed class ContainerManager
         var logPath = ResolveLogPath(sandbox, spec.LogPath);
         UserNamespaceValidator.ValidateContainer(spec.Security.Namespaces, sandbox);
         UserNamespaceValidator.ValidateMounts(spec.Mounts, sandbox);
+        var volumes = ImageVolumes.Resolve(spec.Mounts, reference => _images.Find(reference, _puller.DefaultRegistry), sandbox);
         var name = Naming.ContainerName(spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, spec.Attempt);
         // On no caller's token: a retry that joined it gets the same result even if the first caller gave up.
-        var (id, outcome) = await _names.CreateAsync(name, () => CreateInPodAsync(sandbox.Id, () => CreateCoreAsync(sandbox, image, spec, logPath, CancellationToken.None)), ct);
+        var (id, outcome) = await _names.CreateAsync(name, () => CreateInPodAsync(sandbox.Id, () => CreateCoreAsync(sandbox, image, volumes, spec, logPath, CancellationToken.None)), ct);
         if (outcome == CreateOutcome.AlreadyExists)
             throw new NameInUseException($"container name \"{name}\" is already used by {id}");
         return _containers.Get(id) ?? throw new ObjectNotFoundException($"container {id} vanished while it was being created");
@@ -143,7 +145,7 @@ public sealed class ContainerManager
         return full;
     }
 
-    async Task<string> CreateCoreAsync(PodSandbox sandbox, ImageRecord image, ContainerSpec spec, string logPath, CancellationToken ct)
+    async Task<string> CreateCoreAsync(PodSandbox sandbox, ImageRecord image, Dictionary<int, ImageRecord> volumes, ContainerSpec spec, string logPath, CancellationToken ct)
     {
         var id = Naming.NewId();
         var bundle = Path.Combine(ContainersStateDir, id);
@@ -151,7 +153,7 @@ public sealed class ContainerManager
         var rootfs = Path.Combine(bundle, "rootfs");
         var runtime = RuntimeFor(sandbox.RuntimeHandler);
         var undo = new Stack<Func<Task>>();
-        using var pin = _images.Pin(image.ChainIds);
+        using var pin = _images.Pin(image.ChainIds.Concat(volumes.Values.SelectMany(v => v.ChainIds)));
         var userns = sandbox.UserNsPath.Length > 0 ? sandbox.Spec.Security.Namespaces.User : null;
         IdmapStaging? staging = null;
         try
@@ -163,7 +165,7 @@ public sealed class ContainerManager
             Directory.CreateDirectory(Path.Combine(layerDir, "work"));
             undo.Push(() => { DeleteDir(layerDir); return Task.CompletedTask; });
 
-            var lowers = image.ChainIds.AsEnumerable().Reverse().Select(c => _layers.PathOf(Images.Content.Digest.Parse(c))).ToList();
+            var lowers = LowersOf(image);
             List<string?>? mountSources = null;
             if (userns is not null)
             {
@@ -178,6 +180,16 @@ public sealed class ContainerManager
             }
             Mounts.MountOverlay(lowers, upper, Path.Combine(layerDir, "work"), rootfs, readOnly: false);
             undo.Push(() => { Mounts.Unmount(rootfs, detach: true); return Task.CompletedTask; });
+            if (volumes.Count > 0)
+            {
+                undo.Push(() => { ImageVolumes.UnmountAll(bundle); return Task.CompletedTask; });
+                mountSources ??= [.. spec.Mounts.Select(_ => (string?)null)];
+                foreach (var (index, volume) in volumes)
+                {
+                    var layers = staging is null ? LowersOf(volume) : staging.MapLowers(LowersOf(volume), sandbox.UserNsPath, $"v{index}l");
+                    mountSources[index] = ImageVolumes.Mount(bundle, index, spec.Mounts[index], layers);
+                }
+            }
 
             var cgroup = _cgroups.ContainerCgroupPath(sandbox.CgroupPath, id);
             var pidNs = PidNamespaceFor(sandbox, spec);
@@ -208,6 +220,8 @@ public sealed class ContainerManager
                 LogPath = logPath,
                 CgroupPath = cgroup,
                 ChainIds = [.. image.ChainIds],
+                VolumeImageIds = [.. volumes.Values.Select(v => v.Id).Distinct()],
+                VolumeChainIds = [.. volumes.Values.SelectMany(v => v.ChainIds).Distinct()],
                 User = ociSpec.Process?.User is { } u ? new ContainerUserIds(u.Uid, u.Gid, [.. (u.AdditionalGids ?? []).Select(g => (long)g)]) : null,
                 StopSignal = Signals.Parse(spec.StopSignal.Length > 0 ? spec.StopSignal : _puller.ReadConfig(image).Config?.StopSignal ?? ""),
             };
@@ -225,6 +239,21 @@ public sealed class ContainerManager
             DeleteAttachEntry(id);
             SweepOrphanExitFilesLater();
             throw;
+        }
+    }
+
+    /// <summary>The image's layer directories, top first, as overlayfs wants them.</summary>
+    List<string> LowersOf(ImageRecord image) =>
+        [.. image.ChainIds.AsEnumerable().Reverse().Select(c => _layers.PathOf(Images.Content.Digest.Parse(c)))];
+
+    /// <summary>A container that will not run again needs its image volumes no more (removal unmounts them too).</summary>
+    void ReleaseImageVolumes(ContainerRecord c)
+    {
+        if (c.VolumeImageIds.Count == 0) return;
+        try { ImageVolumes.UnmountAll(c.BundleDir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException)
+        {
+            _log.Warning("container {ContainerId}: its image volumes stay mounted until it is removed: {Error}", c.Id, e.Message);
         }
     }
 
@@ -287,6 +316,7 @@ public sealed class ContainerManager
             // Never started: there is no process to signal; record it as exited.
             await runtime.DeleteAsync(id, force: true);
             _containers.Update(id, r => r with { State = ContainerState.Exited, FinishedAt = Naming.NowNanos(), ExitCode = 0, Reason = "Created" });
+            ReleaseImageVolumes(c);
             return;
         }
         var exited = ExitWaiter(id);
@@ -328,6 +358,8 @@ public sealed class ContainerManager
             FinishedAt = Math.Max((finishedAt - DateTimeOffset.UnixEpoch).Ticks * 100, r.StartedAt),
             Reason = oom ? "OOMKilled" : exitCode == 0 ? "Completed" : "Error",
         });
+        // Before the waiters go on: a StopContainer that returns has its image volumes unmounted.
+        ReleaseImageVolumes(c);
         if (_exitWaiters.TryRemove(id, out var tcs)) tcs.TrySetResult();
         _log.Information("container {ContainerId} exited with code {ExitCode}{Oom}", id, exitCode, oom ? " (OOM killed)" : "");
     }
@@ -420,7 +452,12 @@ public sealed class ContainerManager
             var sandbox = _sandboxes.Get(c.SandboxId);
             if (sandbox != null)
                 _names.Claim(Naming.ContainerName(c.Spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, c.Spec.Attempt), c.Id);
-            if (c.State is ContainerState.Exited or ContainerState.Unknown) continue;
+            if (c.State is ContainerState.Exited or ContainerState.Unknown)
+            {
+                // A daemon killed between the exit and the unmount.
+                ReleaseImageVolumes(c);
+                continue;
+            }
             var exit = _exits.ReadExitFile(c.Id);
             if (exit is { } e)
             {
@@ -445,6 +482,7 @@ public sealed class ContainerManager
             }
             if (state is { Status: "running" or "created" or "paused" }) continue;
             _log.Warning("container {ContainerId} is gone without an exit file (reboot?); marking it exited", c.Id);
+            ReleaseImageVolumes(c);
             try { _containers.Update(c.Id, r => r with { State = ContainerState.Exited, ExitCode = 255, Reason = "Unknown", FinishedAt = Naming.NowNanos() }); }
             catch (Exception failed) when (failed is IOException or UnauthorizedAccessException)
             {

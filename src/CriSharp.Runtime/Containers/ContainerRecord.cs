@@ -36,6 +36,9 @@ public sealed record ContainerRecord
     public bool Removing { get; init; }
     /// <summary>Image layers the overlay uses; image GC keeps them until the container is removed.</summary>
     public List<string> ChainIds { get; init; } = [];
+    /// <summary>Images mounted as image volumes: RemoveImage refuses them and image GC keeps their layers until removal.</summary>
+    public List<string> VolumeImageIds { get; init; } = [];
+    public List<string> VolumeChainIds { get; init; } = [];
     public ContainerUserIds? User { get; init; }
     /// <summary>Signal number sent first on stop.</summary>
     public int StopSignal { get; init; } = 15;

@@ -20,12 +20,15 @@ public sealed record ProfileSpec(ProfileKind Kind, string LocalhostRef = "");
 /// <summary>
 /// A CRI mount: host path bound at container path. With <see cref="UidMappings"/>/<see cref="GidMappings"/> (kubelet
 /// sends the pod's own mappings) the bind is an idmapped mount: host owners appear translated through them.
+/// With <see cref="Image"/> it is an image volume (KEP-4639): the image's layers as a read-only overlay, or the
+/// <see cref="ImageSubPath"/> directory of it, and <see cref="HostPath"/> is empty.
 /// </summary>
 public sealed record MountSpec(string ContainerPath, string HostPath, bool Readonly = false,
     MountPropagationMode Propagation = MountPropagationMode.Private, bool RecursiveReadOnly = false, bool SelinuxRelabel = false,
-    List<IdMapping>? UidMappings = null, List<IdMapping>? GidMappings = null)
+    List<IdMapping>? UidMappings = null, List<IdMapping>? GidMappings = null, string Image = "", string ImageSubPath = "")
 {
     [JsonIgnore] public bool Idmapped => UidMappings is { Count: > 0 } || GidMappings is { Count: > 0 };
+    [JsonIgnore] public bool IsImage => Image.Length > 0;
 }
 
 /// <summary>Container ids [ContainerId, ContainerId + Length) are host ids from HostId on (CRI IDMapping).</summary>

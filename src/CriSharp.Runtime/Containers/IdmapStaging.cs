@@ -26,12 +26,12 @@ public sealed class IdmapStaging
     }
 
     /// <summary>Idmapped clones of the layer directories (top first, like the input), for the overlay's lowerdir.</summary>
-    public List<string> MapLowers(IReadOnlyList<string> lowers, string userNamespacePath)
+    public List<string> MapLowers(IReadOnlyList<string> lowers, string userNamespacePath, string prefix = "l")
     {
         var mapped = new List<string>(lowers.Count);
         for (int i = 0; i < lowers.Count; i++)
         {
-            var target = Path.Combine(_dir, "l" + i);
+            var target = Path.Combine(_dir, prefix + i);
             Directory.CreateDirectory(target);
             IdmappedMounts.BindIdmapped(lowers[i], target, userNamespacePath);
             mapped.Add(target);
@@ -51,7 +51,8 @@ public sealed class IdmapStaging
         for (int i = 0; i < mounts.Count; i++)
         {
             var m = mounts[i];
-            if (!m.Idmapped)
+            // An image volume's layers are mapped like the rootfs's (see ImageVolumes), not as a host path.
+            if (!m.Idmapped || m.IsImage)
             {
                 sources.Add(null);
                 continue;

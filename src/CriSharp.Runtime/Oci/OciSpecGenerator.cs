@@ -580,11 +580,9 @@ public static class OciSpecGenerator
             const string field = "mounts";
             if (!mount.ContainerPath.StartsWith('/'))
                 throw new SpecException(field, $"mount container path \"{mount.ContainerPath}\" is not absolute");
-            if (!mount.HostPath.StartsWith('/'))
-                throw new SpecException(field, $"mount host path \"{mount.HostPath}\" for {mount.ContainerPath} is not absolute");
-            // Never create it: a missing source is the caller's mistake (kubelet creates what it means to).
-            if (!Path.Exists(mount.HostPath))
-                throw new SpecException(field, $"mount {mount.ContainerPath}: host path \"{mount.HostPath}\" does not exist");
+            var source = Source(input, index, mount, field);
+            // An image volume is read-only whatever the request says (KEP-4639), and never a way to gain privileges.
+            var readOnly = mount.Readonly || mount.IsImage;
 
             var options = new List<string>();
             switch (mount.Propagation)
@@ -604,7 +602,7 @@ public static class OciSpecGenerator
             if (mount.RecursiveReadOnly)
             {
                 // mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE): runc ≥ 1.1 and crun ≥ 1.8 know "rro".
-                if (!mount.Readonly)
+                if (!readOnly)
                     throw new SpecException(field, $"mount {mount.ContainerPath}: recursive read-only needs a read-only mount");
                 if (mount.Propagation != MountPropagationMode.Private)
                     throw new SpecException(field, $"mount {mount.ContainerPath}: recursive read-only needs private propagation");
@@ -612,11 +610,10 @@ public static class OciSpecGenerator
             }
             else
             {
-                options.Add(mount.Readonly ? "ro" : "rw");
+                options.Add(readOnly ? "ro" : "rw");
             }
-            if (mount.Idmapped && input.MountSources?[index] is null)
-                throw new SpecException(field, $"mount {mount.ContainerPath}: uid/gid mappings given but no idmapped source was prepared");
-            requested.Add(Bind(CleanPath(mount.ContainerPath), input.MountSources?[index] ?? mount.HostPath, options));
+            if (mount.IsImage) options.AddRange(["nosuid", "nodev"]);
+            requested.Add(Bind(CleanPath(mount.ContainerPath), source, options));
         }
 
         // A requested mount replaces defaults at its destination and below (a /dev mount takes /dev/pts with it).
@@ -627,6 +624,22 @@ public static class OciSpecGenerator
         // Stable: depth decides, the order above breaks ties, so a parent is always mounted before its children.
         var sorted = all.Select((m, i) => (m, i)).OrderBy(x => Depth(x.m.Destination)).ThenBy(x => x.i).Select(x => x.m).ToList();
         return (sorted, rootfsPropagation);
+    }
+
+    /// <summary>What the runtime binds for a requested mount: the host path, or what the create prepared for it.</summary>
+    static string Source(SpecInput input, int index, MountSpec mount, string field)
+    {
+        var prepared = input.MountSources?[index];
+        if (mount.IsImage)
+            return prepared ?? throw new SpecException(field, $"image volume {mount.ContainerPath}: image \"{mount.Image}\" was not mounted for it");
+        if (!mount.HostPath.StartsWith('/'))
+            throw new SpecException(field, $"mount host path \"{mount.HostPath}\" for {mount.ContainerPath} is not absolute");
+        // Never create it: a missing source is the caller's mistake (kubelet creates what it means to).
+        if (!Path.Exists(mount.HostPath))
+            throw new SpecException(field, $"mount {mount.ContainerPath}: host path \"{mount.HostPath}\" does not exist");
+        if (mount.Idmapped && prepared is null)
+            throw new SpecException(field, $"mount {mount.ContainerPath}: uid/gid mappings given but no idmapped source was prepared");
+        return prepared ?? mount.HostPath;
     }
 
     static OciMount Bind(string destination, string source, List<string> options) =>

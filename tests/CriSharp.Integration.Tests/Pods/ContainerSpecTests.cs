@@ -18,6 +18,8 @@ public sealed class ContainerSpecFixture : IAsyncLifetime
     /// <summary>busybox with Entrypoint ["echo", "ep"], Cmd ["from-cmd"], Env FROM_IMAGE/OVERRIDE, WorkingDir /tmp.</summary>
     public string Custom { get; private set; } = null!;
     public string LogDir => Path.Combine(Daemon.Dir, "logs");
+    /// <summary>busybox plus a layer with /data/hello.txt, for image volumes (a test may remove it: it pulls it first).</summary>
+    public string VolumeImage { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
@@ -35,6 +37,12 @@ public sealed class ContainerSpecFixture : IAsyncLifetime
         using (var client = new RegistryClient(Registry.BaseUri, null))
             await client.PushImageAsync("crisharp-test/spec-custom", custom, ["latest"], CancellationToken.None);
         Custom = $"{Registry.Host}/crisharp-test/spec-custom:latest";
+        var volume = OciImage.Create([.. TestImages.Get(TestImages.Busybox).Layers,
+            new LayerBuilder().Directory("data").File("data/hello.txt", "hello from the image volume\n").Symlink("data/up", "../../..").Build()],
+            new TestImageConfig { Cmd = ["sh"] });
+        using (var client = new RegistryClient(Registry.BaseUri, null))
+            await client.PushImageAsync("crisharp-test/spec-volume", volume, ["latest"], CancellationToken.None);
+        VolumeImage = $"{Registry.Host}/crisharp-test/spec-volume:latest";
 
         await Daemon.StartServingAsync();
         Runtime = new RuntimeService.RuntimeServiceClient(Daemon.Channel());

@@ -422,4 +422,47 @@ public sealed partial class RecoveryTests
             Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(async () => await StatusAsync(id))).StatusCode);
         await AssertNothingLeftAsync(cgroup);
     }
+
+    [Fact]
+    public async Task Image_volumes_stay_for_a_container_running_across_a_crash_and_go_for_one_that_exited_meanwhile()
+    {
+        var (pod, config, cgroup) = await RunPodAsync("imgvol-crash");
+        async Task<string> WithVolume(string name, string script)
+        {
+            var c = ShConfig(name, script);
+            c.Mounts.Add(new Mount { ContainerPath = "/img", Image = new ImageSpec { Image = Busybox }, Readonly = true });
+            var id = (await _runtime.CreateContainerAsync(new CreateContainerRequest { PodSandboxId = pod, Config = c, SandboxConfig = config })).ContainerId;
+            await _runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id });
+            return id;
+        }
+        List<string> VolumeMounts(string id)
+        {
+            var dir = Path.Combine(ContainersStateDir, id, "volumes");
+            return [.. Mounts.ReadMountInfo().Select(m => m.MountPoint).Where(p => p == dir || p.StartsWith(dir + "/", StringComparison.Ordinal))];
+        }
+        var running = await WithVolume("stays", "sleep 3600");
+        var brief = await WithVolume("brief", "sleep 2");
+        Assert.Single(VolumeMounts(running));
+        Assert.Single(VolumeMounts(brief));
+
+        var (runningPid, runningConmon) = await PidsAsync(running);
+        var (briefPid, briefConmon) = await PidsAsync(brief);
+        await CrashAsync();
+        // Its conmon writes the exit file and goes: the restarted daemon learns of the exit from that file.
+        await WaitUntil(() => !IsAlive(briefPid) && !IsAlive(briefConmon), "the brief container did not exit while the daemon was down");
+        Assert.Single(VolumeMounts(brief));
+        await StartDaemonAsync();
+
+        Assert.Equal(ContainerState.ContainerExited, (await StatusAsync(brief)).State);
+        Assert.Empty(VolumeMounts(brief));
+        Assert.Single(VolumeMounts(running));
+        var exec = await _runtime.ExecSyncAsync(new ExecSyncRequest { ContainerId = running, Cmd = { "test", "-x", "/img/bin/busybox" }, Timeout = 10 });
+        Assert.Equal(0, exec.ExitCode);
+        Assert.Equal(runningPid, (await PidsAsync(running)).Pid);
+
+        await _runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = pod });
+        Assert.Empty(VolumeMounts(running));
+        await _runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = pod });
+        await AssertNothingLeftAsync(cgroup, runningConmon, briefConmon);
+    }
 }

@@ -424,6 +424,20 @@ public sealed class OciSpecGeneratorTests : IDisposable
         finally { Directory.Delete(dir); }
     }
 
+    [Fact]
+    public void An_image_volume_binds_what_the_create_mounted_read_only_without_suid_or_devices_whatever_readonly_says()
+    {
+        var mount = new MountSpec("/img", "", Readonly: false, Propagation: MountPropagationMode.HostToContainer, Image: "busybox:latest", ImageSubPath: "bin");
+        var container = SpecFixture.Container(c => c with { Mounts = [mount] });
+        var e = Assert.Throws<SpecException>(() => OciSpecGenerator.Generate(_f.Input(container)));
+        Assert.Contains("busybox:latest", e.Message);
+        var spec = OciSpecGenerator.Generate(_f.Input(container) with { MountSources = ["/run/crisharp/containers/c1/volumes/0/bin"] });
+        var bound = spec.Mounts!.Single(m => m.Destination == "/img");
+        Assert.Equal("/run/crisharp/containers/c1/volumes/0/bin", bound.Source);
+        Assert.Equal(["rbind", "rslave", "ro", "nosuid", "nodev"], bound.Options);
+        Assert.DoesNotContain("noexec", bound.Options!);
+    }
+
     // ---- seccomp / apparmor ----
 
     [Fact]
