@@ -99,6 +99,9 @@ public static class ConfigLoader
                 case "metrics":
                     ApplyKeys(config.Metrics, AsTable(value, origin, key), ConfigSchema.Metrics, origin, "metrics.");
                     break;
+                case "cdi":
+                    ApplyKeys(config.Cdi, AsTable(value, origin, key), ConfigSchema.Cdi, origin, "cdi.");
+                    break;
                 case "registries":
                     ApplyRegistries(config.Registries, AsTable(value, origin, key), origin);
                     break;
@@ -175,6 +178,7 @@ public static class ConfigLoader
             ["registries", var k] => (config.Registries, ConfigSchema.Registries, k),
             ["images", var k] => (config.Images, ConfigSchema.Images, k),
             ["metrics", var k] => (config.Metrics, ConfigSchema.Metrics, k),
+            ["cdi", var k] => (config.Cdi, ConfigSchema.Cdi, k),
             _ => throw new ConfigException(origin, key, "unknown key"),
         };
         var spec = keys.FirstOrDefault(k => k.Name == name) ?? throw new ConfigException(origin, key, "unknown key");

@@ -28,6 +28,7 @@ public static class ConfigRenderer
         Table(sb, "images", c.Images, ConfigSchema.Images, withComments, "Image pulls.");
         Table(sb, "stream", c.Stream, ConfigSchema.Stream, withComments, "The streaming server for exec, attach and port-forward.");
         Table(sb, "metrics", c.Metrics, ConfigSchema.Metrics, withComments, "Prometheus metrics endpoint.");
+        Table(sb, "cdi", c.Cdi, ConfigSchema.Cdi, withComments, "CDI devices (ContainerConfig.CDI_devices and cdi.k8s.io/ annotations).");
         return sb.ToString();
     }
 

@@ -84,6 +84,12 @@ public static class ConfigSchema
         S<MetricsConfig>("address", "IP:port of the plain-HTTP /metrics endpoint; keep it on loopback unless it is firewalled.", m => m.Address, (m, v) => m.Address = v),
     ];
 
+    /// <summary>Keys of [cdi].</summary>
+    public static readonly IReadOnlyList<ConfigKey> Cdi =
+    [
+        A<CdiConfig>("spec_dirs", "CDI spec directories (*.json, *.yaml), re-read on change; a device in a later directory overrides the same device in an earlier one.", c => c.SpecDirs, (c, v) => c.SpecDirs = v),
+    ];
+
     /// <summary>Keys of [images].</summary>
     public static readonly IReadOnlyList<ConfigKey> Images =
     [

@@ -61,6 +61,7 @@ public static class ConfigValidator
             throw new ConfigException(origin, "images.max_parallel_downloads", $"must be between 1 and 64, found {c.Images.MaxParallelDownloads}");
         if (MetricsConfig.ParseAddress(c.Metrics.Address) == null)
             throw new ConfigException(origin, "metrics.address", $"'{c.Metrics.Address}' is not an IP:port address (e.g. 127.0.0.1:9090 or [::1]:9090)");
+        foreach (var d in c.Cdi.SpecDirs) Absolute(d, "cdi.spec_dirs");
         if ((c.Stream.TlsCert.Length == 0) != (c.Stream.TlsKey.Length == 0))
             throw new ConfigException(origin, "stream.tls_cert", "tls_cert and tls_key must be set together");
 

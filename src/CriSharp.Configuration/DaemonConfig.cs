@@ -25,6 +25,7 @@ public sealed class DaemonConfig
     public StreamConfig Stream { get; set; } = new();
     public ImagesConfig Images { get; set; } = new();
     public MetricsConfig Metrics { get; set; } = new();
+    public CdiConfig Cdi { get; set; } = new();
 
     /// <summary>A deep copy, so a reload can build a new config without touching the live one.</summary>
     public DaemonConfig Clone()
@@ -37,6 +38,7 @@ public sealed class DaemonConfig
         c.Stream = Stream with { };
         c.Images = Images with { };
         c.Metrics = Metrics with { };
+        c.Cdi = Cdi with { SpecDirs = [.. Cdi.SpecDirs] };
         return c;
     }
 }
@@ -111,6 +113,12 @@ public sealed record MetricsConfig
         else if (host.Contains(':')) return null; // an IPv6 address needs brackets
         return System.Net.IPAddress.TryParse(host, out var ip) ? new System.Net.IPEndPoint(ip, port) : null;
     }
+}
+
+/// <summary>CDI (Container Device Interface) spec directories, in increasing priority.</summary>
+public sealed record CdiConfig
+{
+    public List<string> SpecDirs { get; set; } = ["/etc/cdi", "/var/run/cdi"];
 }
 
 /// <summary>Image pulling: stall detection and parallelism.</summary>

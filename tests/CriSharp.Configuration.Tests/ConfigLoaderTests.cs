@@ -91,6 +91,17 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Cdi_spec_dirs_default_to_the_cdi_spec_dirs_and_take_a_file_or_a_flag()
+    {
+        Assert.Equal(["/etc/cdi", "/var/run/cdi"], Load().Cdi.SpecDirs);
+        File.WriteAllText(MainFile, "[cdi]\nspec_dirs = [\"/srv/cdi\"]\n");
+        Assert.Equal(["/srv/cdi"], Load().Cdi.SpecDirs);
+        var c = Load(KeyValuePair.Create("cdi.spec_dirs", "/a,/b"));
+        Assert.Equal(["/a", "/b"], c.Cdi.SpecDirs);
+        Assert.Contains("[cdi]\nspec_dirs = [\"/a\", \"/b\"]", ConfigRenderer.Render(c, withComments: false));
+    }
+
+    [Fact]
     public void Metrics_are_off_by_default_and_take_an_ip_and_port()
     {
         var c = Load();
@@ -118,6 +129,7 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("[metrics]\naddress = \"localhost:9090\"\n", "metrics.address")]
     [InlineData("[metrics]\naddress = \"127.0.0.1:70000\"\n", "metrics.address")]
     [InlineData("[registries.hosts.\"x.io\"]\nmirrors_only = true\n", "registries.hosts.\"x.io\".mirrors_only")]
+    [InlineData("[cdi]\nspec_dirs = [\"/etc/cdi\", \"cdi\"]\n", "cdi.spec_dirs")]
     public void Invalid_values_are_refused_naming_the_key(string toml, string key)
     {
         File.WriteAllText(MainFile, toml);
