@@ -121,4 +121,22 @@ public sealed partial class ContainerSpecTests
         }
         finally { await RemovePod(pod); }
     }
+
+    [Theory]
+    [InlineData("runc")]
+    [InlineData("crun")]
+    public async Task An_image_volume_in_a_pod_with_its_own_user_namespace_shows_the_images_files_owned_by_its_root(string handler)
+    {
+        var pod = await RunUsernsPod("imgvol-userns", handler, PodUserns(HostBase(handler) + 400000));
+        try
+        {
+            var c = Sh("imgvol-userns", "echo owner=$(stat -c '%u %g' /img/bin/busybox); cat /img/bin/busybox > /dev/null && echo read-ok");
+            c.Mounts.Add(ImageMount("/img", f.Busybox));
+            var output = (await RunAll(pod, c))["imgvol-userns"].Output;
+            // Without the idmapped layers they would show as the overflow id 65534.
+            Assert.Equal("0 0", Field(output, "owner="));
+            Assert.Contains("read-ok", output);
+        }
+        finally { await RemovePod(pod); }
+    }
 }
