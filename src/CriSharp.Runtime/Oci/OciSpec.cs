@@ -15,6 +15,7 @@ public sealed class OciSpec
     [JsonPropertyName("root")] public OciRoot? Root { get; set; }
     [JsonPropertyName("hostname")] public string? Hostname { get; set; }
     [JsonPropertyName("mounts")] public List<OciMount>? Mounts { get; set; }
+    [JsonPropertyName("hooks")] public OciHooks? Hooks { get; set; }
     [JsonPropertyName("annotations")] public Dictionary<string, string>? Annotations { get; set; }
     [JsonPropertyName("linux")] public OciLinux? Linux { get; set; }
 
@@ -91,6 +92,26 @@ public sealed class OciMount
     [JsonPropertyName("type")] public string? Type { get; set; }
     [JsonPropertyName("source")] public string? Source { get; set; }
     [JsonPropertyName("options")] public List<string>? Options { get; set; }
+}
+
+/// <summary>Programs the runtime runs at points of the container's lifecycle, each list in order.</summary>
+public sealed class OciHooks
+{
+    [JsonPropertyName("prestart")] public List<OciHook>? Prestart { get; set; }
+    [JsonPropertyName("createRuntime")] public List<OciHook>? CreateRuntime { get; set; }
+    [JsonPropertyName("createContainer")] public List<OciHook>? CreateContainer { get; set; }
+    [JsonPropertyName("startContainer")] public List<OciHook>? StartContainer { get; set; }
+    [JsonPropertyName("poststart")] public List<OciHook>? Poststart { get; set; }
+    [JsonPropertyName("poststop")] public List<OciHook>? Poststop { get; set; }
+}
+
+/// <summary>One hook: an absolute program path, its argv (args[0] conventionally the program's name), environ, and a timeout in seconds.</summary>
+public sealed class OciHook
+{
+    [JsonPropertyName("path")] public string Path { get; set; } = "";
+    [JsonPropertyName("args")] public List<string>? Args { get; set; }
+    [JsonPropertyName("env")] public List<string>? Env { get; set; }
+    [JsonPropertyName("timeout")] public int? Timeout { get; set; }
 }
 
 /// <summary>The Linux-specific part of the spec.</summary>

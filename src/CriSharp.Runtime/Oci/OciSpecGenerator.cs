@@ -621,9 +621,7 @@ public static class OciSpecGenerator
             .Where(d => !requested.Any(r => d.Destination == r.Destination || d.Destination.StartsWith(r.Destination.TrimEnd('/') + "/", StringComparison.Ordinal)))
             .Concat(requested)
             .ToList();
-        // Stable: depth decides, the order above breaks ties, so a parent is always mounted before its children.
-        var sorted = all.Select((m, i) => (m, i)).OrderBy(x => Depth(x.m.Destination)).ThenBy(x => x.i).Select(x => x.m).ToList();
-        return (sorted, rootfsPropagation);
+        return (SortByDepth(all), rootfsPropagation);
     }
 
     /// <summary>What the runtime binds for a requested mount: the host path, or what the create prepared for it.</summary>
@@ -644,6 +642,10 @@ public static class OciSpecGenerator
 
     static OciMount Bind(string destination, string source, List<string> options) =>
         new() { Destination = destination, Type = "bind", Source = source, Options = ["rbind", .. options] };
+
+    /// <summary>Stable: depth decides, the given order breaks ties, so a parent is always mounted before its children.</summary>
+    internal static List<OciMount> SortByDepth(IEnumerable<OciMount> mounts) =>
+        mounts.Select((m, i) => (m, i)).OrderBy(x => Depth(x.m.Destination)).ThenBy(x => x.i).Select(x => x.m).ToList();
 
     static int Depth(string path) => path == "/" ? 0 : path.Count(ch => ch == '/');
 
