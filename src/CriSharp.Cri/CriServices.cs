@@ -52,6 +52,7 @@ public static class CriServices
         services.AddSingleton(_ => new ConmonMonitor(config.Current.MonitorPath, Path.Combine(state, "exits"), Path.Combine(state, "a")));
         services.AddSingleton<InfraProcess>();
         services.AddSingleton<PodManager>();
+        services.AddSingleton(_ => new Runtime.Cdi.CdiRegistry(() => config.Current.Cdi.SpecDirs));
         services.AddSingleton<ContainerManager>();
         services.AddSingleton<ExecTargets>();
         services.AddSingleton<ExecProcessSpecs>();

@@ -64,6 +64,7 @@ static class RuntimeMapping
                 m.UidMappings.Count > 0 ? ToMappings(m.UidMappings) : null, m.GidMappings.Count > 0 ? ToMappings(m.GidMappings) : null,
                 m.Image?.Image ?? "", m.ImageSubPath))],
             Devices = [.. c.Devices.Select(d => new DeviceSpec(d.ContainerPath, d.HostPath, d.Permissions))],
+            CdiDevices = [.. c.CDIDevices.Select(d => d.Name)],
             Labels = new(c.Labels),
             Annotations = new(c.Annotations),
             LogPath = c.LogPath,

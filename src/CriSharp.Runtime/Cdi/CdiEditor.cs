@@ -22,7 +22,7 @@ public static class CdiEditor
             var edits = set.Edits;
             foreach (var entry in edits.Env ?? []) SetEnv(Process(spec), entry);
             foreach (var node in edits.DeviceNodes ?? []) AddDevice(spec, node, set, privileged);
-            foreach (var mount in edits.Mounts ?? []) AddMount(spec, mount);
+            foreach (var mount in edits.Mounts ?? []) AddMount(spec, mount, set);
             foreach (var hook in edits.Hooks ?? []) AddHook(spec, hook, set);
             foreach (var gid in edits.AdditionalGids ?? []) AddGid(Process(spec), gid);
             mounted |= edits.Mounts is { Count: > 0 };
@@ -61,10 +61,13 @@ public static class CdiEditor
     }
 
     /// <summary>An OCI mount; no type means a bind mount, and a bind mount without "bind"/"rbind" gets "rbind".</summary>
-    static void AddMount(OciSpec spec, CdiMount mount)
+    static void AddMount(OciSpec spec, CdiMount mount, CdiEditSet set)
     {
         var destination = OciSpecGenerator.CleanPath(mount.ContainerPath);
         var type = mount.Type.Length > 0 ? mount.Type : "bind";
+        // A spec may be written before its resources exist; they must exist when a container uses them.
+        if (type == "bind" && !Path.Exists(mount.HostPath))
+            throw new WrongStateException($"CDI device {set.Device} (spec {set.SpecFile}): mount {destination}: host path \"{mount.HostPath}\" does not exist");
         var options = mount.Options?.ToList() ?? [];
         if (type == "bind" && !options.Contains("bind") && !options.Contains("rbind")) options.Insert(0, "rbind");
         var mounts = spec.Mounts ??= [];

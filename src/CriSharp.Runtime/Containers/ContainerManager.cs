@@ -4,6 +4,7 @@ using CriSharp.Configuration;
 using CriSharp.Images;
 using CriSharp.Images.Layers;
 using CriSharp.Linux;
+using CriSharp.Runtime.Cdi;
 using CriSharp.Runtime.Cgroups;
 using CriSharp.Runtime.Monitor;
 using CriSharp.Runtime.Oci;
@@ -29,6 +30,7 @@ public sealed class ContainerManager
     readonly ConmonMonitor _monitor;
     readonly ExitWatcher _exits;
     readonly NamespacePinner _pinner;
+    readonly CdiRegistry _cdi;
     readonly ILogger _log;
     readonly NameRegistry _names = new();
     readonly KeyedLock _locks = new();
@@ -39,9 +41,10 @@ public sealed class ContainerManager
     readonly ConcurrentDictionary<string, ConcurrentDictionary<Task, byte>> _creating = new();
 
     public ContainerManager(LiveConfig config, RecordIndex<ContainerRecord> containers, RecordIndex<PodSandbox> sandboxes,
-        ImageStore images, ImagePuller puller, LayerStore layers, ICgroupManager cgroups, ConmonMonitor monitor, ExitWatcher exits, NamespacePinner pinner, ILogger log)
+        ImageStore images, ImagePuller puller, LayerStore layers, ICgroupManager cgroups, ConmonMonitor monitor, ExitWatcher exits, NamespacePinner pinner, CdiRegistry cdi, ILogger log)
     {
         _pinner = pinner;
+        _cdi = cdi;
         _config = config;
         _containers = containers;
         _sandboxes = sandboxes;
@@ -98,9 +101,11 @@ public sealed class ContainerManager
         UserNamespaceValidator.ValidateContainer(spec.Security.Namespaces, sandbox);
         UserNamespaceValidator.ValidateMounts(spec.Mounts, sandbox);
         var volumes = ImageVolumes.Resolve(spec.Mounts, reference => _images.Find(reference, _puller.DefaultRegistry), sandbox);
+        // kubelet sends CDI devices in the field, and for older device plugins as cdi.k8s.io/ annotations.
+        var devices = _cdi.Resolve([.. spec.CdiDevices, .. CdiRegistry.DevicesFromAnnotations(spec.Annotations)]);
         var name = Naming.ContainerName(spec.Name, sandbox.Spec.Name, sandbox.Spec.Namespace, sandbox.Spec.Uid, spec.Attempt);
         // On no caller's token: a retry that joined it gets the same result even if the first caller gave up.
-        var (id, outcome) = await _names.CreateAsync(name, () => CreateInPodAsync(sandbox.Id, () => CreateCoreAsync(sandbox, image, volumes, spec, logPath, CancellationToken.None)), ct);
+        var (id, outcome) = await _names.CreateAsync(name, () => CreateInPodAsync(sandbox.Id, () => CreateCoreAsync(sandbox, image, volumes, devices, spec, logPath, CancellationToken.None)), ct);
         if (outcome == CreateOutcome.AlreadyExists)
             throw new NameInUseException($"container name \"{name}\" is already used by {id}");
         return _containers.Get(id) ?? throw new ObjectNotFoundException($"container {id} vanished while it was being created");
@@ -145,7 +150,7 @@ public sealed class ContainerManager
         return full;
     }
 
-    async Task<string> CreateCoreAsync(PodSandbox sandbox, ImageRecord image, Dictionary<int, ImageRecord> volumes, ContainerSpec spec, string logPath, CancellationToken ct)
+    async Task<string> CreateCoreAsync(PodSandbox sandbox, ImageRecord image, Dictionary<int, ImageRecord> volumes, CdiResolution devices, ContainerSpec spec, string logPath, CancellationToken ct)
     {
         var id = Naming.NewId();
         var bundle = Path.Combine(ContainersStateDir, id);
@@ -197,6 +202,7 @@ public sealed class ContainerManager
             {
                 MountSources = mountSources,
             });
+            CdiEditor.Apply(ociSpec, devices, spec.Security.Privileged);
             AtomicFile.Write(Path.Combine(bundle, "config.json"), JsonSerializer.SerializeToUtf8Bytes(ociSpec, OciJsonContext.Default.OciSpec));
 
             if (logPath.Length > 0) Directory.CreateDirectory(Path.GetDirectoryName(logPath)!);

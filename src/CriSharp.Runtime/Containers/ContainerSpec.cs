@@ -127,6 +127,8 @@ public sealed record ContainerSpec
     public List<KeyValuePair<string, string>> Envs { get; init; } = [];
     public List<MountSpec> Mounts { get; init; } = [];
     public List<DeviceSpec> Devices { get; init; } = [];
+    /// <summary>Qualified CDI device names (CRI CDI_devices), "vendor.com/class=name".</summary>
+    public List<string> CdiDevices { get; init; } = [];
     public Dictionary<string, string> Labels { get; init; } = [];
     public Dictionary<string, string> Annotations { get; init; } = [];
     /// <summary>Relative to the sandbox's log directory.</summary>

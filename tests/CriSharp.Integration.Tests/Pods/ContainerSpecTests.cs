@@ -10,7 +10,12 @@ namespace CriSharp.Integration.Tests.Pods;
 /// <summary>One daemon and one registry (busybox, nonroot and an image with Entrypoint/Cmd/Env/WorkingDir) for the class.</summary>
 public sealed class ContainerSpecFixture : IAsyncLifetime
 {
-    public DaemonProcess Daemon { get; } = new();
+    /// <summary>The daemon's CDI spec dirs are CdiRoot/static and CdiRoot/dynamic (in that priority order).</summary>
+    public string CdiRoot { get; } = Directory.CreateTempSubdirectory("crisharp-it-cdi-").FullName;
+    public DaemonProcess Daemon { get; }
+
+    public ContainerSpecFixture() =>
+        Daemon = new DaemonProcess($"[cdi]\nspec_dirs = [\"{CdiRoot}/static\", \"{CdiRoot}/dynamic\"]\n");
     public RegistryFixture Registry { get; private set; } = null!;
     public RuntimeService.RuntimeServiceClient Runtime { get; private set; } = null!;
     public string Busybox { get; private set; } = null!;
@@ -56,6 +61,7 @@ public sealed class ContainerSpecFixture : IAsyncLifetime
         var leftovers = Mounts.ReadMountInfo().Where(m => m.MountPoint.StartsWith(Daemon.Dir, StringComparison.Ordinal)).ToList();
         Daemon.Dispose();
         await Registry.DisposeAsync();
+        Directory.Delete(CdiRoot, recursive: true);
         foreach (var m in leftovers) Mounts.Unmount(m.MountPoint, detach: true);
     }
 }

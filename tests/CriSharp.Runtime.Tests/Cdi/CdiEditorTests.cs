@@ -132,22 +132,32 @@ public sealed class CdiEditorTests
         var spec = BaseSpec();
         CdiEditor.Apply(spec, Resolution(Edits("""
             {"mounts": [
-              {"hostPath": "/host/lib", "containerPath": "/usr/lib/x/"},
-              {"hostPath": "/host/deep", "containerPath": "/a/b/c/d", "options": ["ro"]},
+              {"hostPath": "/usr", "containerPath": "/usr/lib/x/"},
+              {"hostPath": "/etc", "containerPath": "/a/b/c/d", "options": ["ro"]},
               {"hostPath": "tmpfs", "containerPath": "/scratch", "type": "tmpfs", "options": ["size=1m"]},
-              {"hostPath": "/host/bound", "containerPath": "/b", "type": "bind", "options": ["bind", "ro"]},
-              {"hostPath": "/host/none", "containerPath": "/c/./d/../e"}
+              {"hostPath": "/tmp", "containerPath": "/b", "type": "bind", "options": ["bind", "ro"]},
+              {"hostPath": "/var", "containerPath": "/c/./d/../e"}
             ]}
             """)), privileged: false);
         Assert.Equal(["/proc", "/dev", "/scratch", "/b", "/c/e", "/usr/lib/x", "/a/b/c/d"], spec.Mounts!.Select(m => m.Destination));
         OciMount At(string destination) => spec.Mounts!.Single(m => m.Destination == destination);
-        Assert.Equal(("bind", "/host/lib"), (At("/usr/lib/x").Type, At("/usr/lib/x").Source));
+        Assert.Equal(("bind", "/usr"), (At("/usr/lib/x").Type, At("/usr/lib/x").Source));
         Assert.Equal(["rbind"], At("/usr/lib/x").Options!);
         Assert.Equal(["rbind", "ro"], At("/a/b/c/d").Options!);
         Assert.Equal(("tmpfs", "tmpfs"), (At("/scratch").Type, At("/scratch").Source));
         Assert.Equal(["size=1m"], At("/scratch").Options!);
         Assert.Equal(["bind", "ro"], At("/b").Options!);
-        Assert.Equal("/host/none", At("/c/e").Source);
+        Assert.Equal("/var", At("/c/e").Source);
+    }
+
+    [Fact]
+    public void A_bind_mount_whose_host_path_is_missing_is_refused_naming_the_device_and_the_spec()
+    {
+        var edits = Edits("""{"mounts": [{"hostPath": "/nonexistent/crisharp-cdi", "containerPath": "/x"}]}""");
+        var e = Assert.Throws<WrongStateException>(() => CdiEditor.Apply(BaseSpec(), Resolution(edits), false));
+        Assert.Contains("/nonexistent/crisharp-cdi", e.Message);
+        Assert.Contains("vendor.com/gpu=a", e.Message);
+        Assert.Contains("/etc/cdi/test.json", e.Message);
     }
 
     [Fact]
