@@ -77,7 +77,7 @@ public static class ImageVolumes
         }
         Mounts.MountOverlay(lowers, null, null, target, readOnly: true);
         if (mount.ImageSubPath.Length == 0) return target;
-        var resolved = OciSpecGenerator.ResolveInRoot(target, mount.ImageSubPath);
+        var resolved = RootedPath.Resolve(target, mount.ImageSubPath);
         if (!Path.Exists(resolved))
         {
             Mounts.Unmount(target, detach: true);
