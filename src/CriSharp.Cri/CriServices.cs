@@ -54,6 +54,7 @@ public static class CriServices
         services.AddSingleton<PodManager>();
         services.AddSingleton(_ => new Runtime.Cdi.CdiRegistry(() => config.Current.Cdi.SpecDirs));
         services.AddSingleton<ContainerManager>();
+        services.AddSingleton<IPodContainers>(sp => sp.GetRequiredService<ContainerManager>());
         services.AddSingleton<ExecTargets>();
         services.AddSingleton<ExecProcessSpecs>();
         services.AddSingleton<ExecSyncRunner>();
@@ -102,7 +103,6 @@ public static class CriServices
         services.GetRequiredService<ExitWatcher>().Start();
         var pods = services.GetRequiredService<PodManager>();
         var containers = services.GetRequiredService<ContainerManager>();
-        pods.StopOrRemoveContainers = containers.StopOrRemoveInPodAsync;
         var sandboxes = services.GetRequiredService<Runtime.RecordIndex<PodSandbox>>();
         var containerRecords = services.GetRequiredService<Runtime.RecordIndex<ContainerRecord>>();
         void Unreadable(string kind, string file, string reason, State.QuarantinedRecord? moved) =>

@@ -7,9 +7,6 @@ namespace CriSharp.Cri;
 /// <summary>The CRI runtime.v1.ImageService, one partial file per RPC.</summary>
 public sealed partial class ImageService(ImagePuller puller, ImageStore images, ImageFsUsage fsUsage) : global::Runtime.V1.ImageService.ImageServiceBase
 {
-    static RpcException Unimplemented(string rpc) =>
-        new(new Status(StatusCode.Unimplemented, $"{rpc} is not implemented by crisharp yet"));
-
     static string RequireImage(global::Runtime.V1.ImageSpec? spec, string field)
     {
         var image = spec?.Image ?? "";

@@ -11,7 +11,7 @@ namespace CriSharp.Cri;
 
 /// <summary>
 /// The CRI runtime.v1.RuntimeService. One partial file per RPC: each validates, calls one engine
-/// service and maps the result; RPCs not built yet live in RuntimeService.NotImplemented.cs.
+/// service and maps the result; RPCs CriSharp refuses (CheckpointContainer) live in RuntimeService.NotImplemented.cs.
 /// </summary>
 public sealed partial class RuntimeService(
     LiveConfig config,
@@ -47,7 +47,4 @@ public sealed partial class RuntimeService(
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"{field} is required"));
         return id;
     }
-
-    static RpcException Unimplemented(string rpc) =>
-        new(new Status(StatusCode.Unimplemented, $"{rpc} is not implemented by crisharp yet"));
 }

@@ -17,7 +17,7 @@ namespace CriSharp.Runtime.Containers;
 /// Containers: overlay rootfs over the image layers, OCI bundle, start under conmon with the pod's
 /// runtime handler, stop/kill, exit tracking from conmon's exit files, removal, and recovery.
 /// </summary>
-public sealed partial class ContainerManager
+public sealed partial class ContainerManager : IPodContainers
 {
     readonly LiveConfig _config;
     readonly RecordIndex<ContainerRecord> _containers;

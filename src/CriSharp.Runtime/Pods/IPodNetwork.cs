@@ -10,9 +10,9 @@ public interface IPodNetwork
     Task TearDownAsync(PodSandbox pod, CancellationToken ct);
 }
 
-/// <summary>Until CNI lands: pods get a netns with only loopback (brought up when it is pinned).</summary>
-public sealed class LoopbackOnlyNetwork : IPodNetwork
+/// <summary>A pod's containers, as its stop and removal need them (the container manager).</summary>
+public interface IPodContainers
 {
-    public Task<IReadOnlyList<string>> SetUpAsync(PodSandbox pod, CancellationToken ct) => Task.FromResult<IReadOnlyList<string>>([]);
-    public Task TearDownAsync(PodSandbox pod, CancellationToken ct) => Task.CompletedTask;
+    /// <summary>Waits for the pod's creates in flight, then stops (timeout 0) or removes every container of the pod.</summary>
+    Task StopOrRemoveInPodAsync(string sandboxId, bool remove, CancellationToken ct);
 }

@@ -19,14 +19,12 @@ public sealed class PodManager(
     IPodNetwork network,
     InfraProcess infra,
     Oci.HandlerFeatureProbe handlerFeatures,
+    IPodContainers containers,
     ILogger log)
 {
     const long ShmBytes = 64L * 1024 * 1024;
     readonly NameRegistry _names = new();
     readonly KeyedLock _locks = new();
-
-    /// <summary>Set by the container manager: stops and removes a pod's containers.</summary>
-    public Func<string, bool, CancellationToken, Task>? StopOrRemoveContainers { get; set; }
 
     public string PodsDir => Path.Combine(config.Current.StateDir, "pods");
 
@@ -195,7 +193,7 @@ public sealed class PodManager(
         // NotReady before the containers go, so no create can start in the pod meanwhile.
         if (pod.State != SandboxState.NotReady)
             pod = sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady }) ?? pod;
-        if (StopOrRemoveContainers != null) await StopOrRemoveContainers(pod.Id, false, ct);
+        await containers.StopOrRemoveInPodAsync(pod.Id, false, ct);
         var hostNet = pod.Spec.Security.Namespaces.Network == NamespaceMode.Node;
         if (!hostNet)
         {
@@ -226,7 +224,7 @@ public sealed class PodManager(
             // finishes the removal at its next start.
             if (!pod.Removing)
                 pod = sandboxes.Update(pod.Id, p => p with { State = SandboxState.NotReady, Removing = true }) ?? pod;
-            if (StopOrRemoveContainers != null) await StopOrRemoveContainers(pod.Id, true, ct);
+            await containers.StopOrRemoveInPodAsync(pod.Id, true, ct);
             if (pod.Spec.Security.Namespaces.Network != NamespaceMode.Node)
                 await network.TearDownAsync(pod, ct);
             await infra.StopAsync(pod);
