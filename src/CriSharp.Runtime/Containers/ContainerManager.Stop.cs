@@ -23,7 +23,7 @@ public sealed partial class ContainerManager
         {
             // Never started: there is no process to signal; record it as exited.
             await runtime.DeleteAsync(id, force: true);
-            _containers.Update(id, r => r with { State = ContainerState.Exited, FinishedAt = Naming.NowNanos(), ExitCode = 0, Reason = "Created" });
+            _containers.Update(id, r => r with { State = ContainerState.Exited, FinishedAt = Naming.NowNanos(), ExitCode = 0, Reason = ContainerRecord.NeverStartedReason });
             ReleaseImageVolumes(c);
             return;
         }

@@ -9,6 +9,9 @@ public sealed record ContainerUserIds(long Uid, long Gid, List<long> AdditionalG
 /// <summary>A container as stored: its request, what was made for it, and how it ran.</summary>
 public sealed record ContainerRecord
 {
+    /// <summary>The <see cref="Reason"/> of a container stopped before it was ever started.</summary>
+    public const string NeverStartedReason = "Created";
+
     public required string Id { get; init; }
     public required string SandboxId { get; init; }
     public required ContainerSpec Spec { get; init; }

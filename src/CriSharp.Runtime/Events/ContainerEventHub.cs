@@ -37,9 +37,6 @@ public sealed class ContainerEventHub : IDisposable
     public const int DefaultCapacity = 65_536;
     const int TombstoneLimit = 4096;
 
-    /// <summary>ContainerManager's Reason for a container stopped before it was ever started.</summary>
-    const string NeverStartedReason = "Created";
-
     readonly RecordIndex<ContainerRecord> _containers;
     readonly RecordIndex<PodSandbox> _sandboxes;
     readonly ILogger _log;
@@ -115,7 +112,7 @@ public sealed class ContainerEventHub : IDisposable
         _seenContainers.TryGetValue(id, out var seen);
         if (current != null)
         {
-            foreach (var kind in Steps(Position(seen?.State), Position(current.State), ran: current.Reason != NeverStartedReason))
+            foreach (var kind in Steps(Position(seen?.State), Position(current.State), ran: current.Reason != ContainerRecord.NeverStartedReason))
                 PublishContainer(current, kind);
             if (Position(current.State) >= 0) _seenContainers[id] = current;
             return;
@@ -124,7 +121,7 @@ public sealed class ContainerEventHub : IDisposable
         var last = seen ?? notified;
         if (last == null) return;
         var from = seen == null ? -1 : Position(seen.State);
-        foreach (var kind in Steps(from, Stopped, ran: last.Reason != NeverStartedReason))
+        foreach (var kind in Steps(from, Stopped, ran: last.Reason != ContainerRecord.NeverStartedReason))
             PublishContainer(last, kind);
         _seenContainers.Remove(id);
         Tombstone(id);
