@@ -18,8 +18,9 @@ all: build
 deps:
 	@bash hack/install-deps.sh
 
-## build: compile the solution (warnings are errors), then the daemon as a NativeAOT binary
-build: deps
+## build: compile the solution (warnings are errors), then the daemon as a NativeAOT binary; needs no root
+## (installing packages is `make deps`, which every target that runs something depends on)
+build:
 	dotnet build CriSharp.sln -c $(CONFIG) --nologo -v quiet -clp:NoSummary
 	@$(MAKE) --no-print-directory $(BIN)
 
@@ -30,50 +31,50 @@ $(BIN): $(DAEMON_INPUTS)
 	@touch $@
 
 ## run: install what is missing, write a default config if none, serve on /run/crisharp/crisharp.sock
-run: build
+run: deps build
 	@bash hack/run.sh $(BIN)
 
 ## test: unit + integration + conformance against a fresh crisharp + the containerd reference run
-test: build
+test: deps build
 	@bash hack/test.sh
 
-unit-test: build
+unit-test: deps build
 	@bash hack/test.sh unit
 
-integration-test: build
+integration-test: deps build
 	@bash hack/test.sh integration
 
 ## conformance: run the CRI conformance suite against ENDPOINT (any CRI runtime); image cases pull
 ## from TEST_REGISTRY (start it first: hack/test-registry.sh start 5055)
-conformance: build
+conformance: deps build
 	$(CONFORMANCE) --endpoint $(ENDPOINT) --test-registry $(TEST_REGISTRY)
 
 ## conformance-reference: the same suite against Debian's containerd 1.6 on its own socket
-conformance-reference: build
+conformance-reference: deps build
 	@bash hack/test.sh reference
 
 ## bench-pull: 5 cold pulls of the large test image, crisharp vs containerd (median time, peak RSS)
-bench-pull: build
+bench-pull: deps build
 	@bash hack/bench-pull.sh
 
 ## bench-lifecycle: pod cycles (20 sequential, 20 concurrent; median/p95 per phase), host-network and on
 ## a CNI bridge network, and daemon RSS idle / with 50 pods, crisharp vs containerd, same runc
-bench-lifecycle: build
+bench-lifecycle: deps build
 	@bash hack/bench-lifecycle.sh
 
 ## bench-stats: ListContainerStats / ListPodSandboxStats with 100 running containers (median/p95),
 ## crisharp vs containerd
-bench-stats: build
+bench-stats: deps build
 	@bash hack/bench-stats.sh
 
 ## bench-exec: 200 sequential ExecSync `true` in a running container (median/p95), crisharp vs containerd
-bench-exec: build
+bench-exec: deps build
 	@bash hack/bench-exec.sh
 
 ## critest: run a critest binary you supply (cri-tools 1.36.0) offline in mirror mode and compare with
 ## conformance/critest-expected.txt: make critest CRITEST=/path/to/critest [ENDPOINT=unix:///...]
 ## (without ENDPOINT: a private crisharp with the mirrors; with it, that runtime must mirror the registries)
-critest: build
+critest: deps build
 	@bash hack/critest.sh "$(CRITEST)" $(if $(filter command line,$(origin ENDPOINT)),"$(ENDPOINT)")
 
 clean:
