@@ -60,10 +60,10 @@ public static class CriServices
         services.AddSingleton<ExecSyncRunner>();
         services.AddSingleton<IStreamingBackend, RuntimeStreamingBackend>();
         services.AddSingleton(sp => new Runtime.Stats.StatsService(sp.GetRequiredService<ContainerManager>(),
-            sp.GetRequiredService<Runtime.RecordIndex<PodSandbox>>(), sp.GetRequiredService<ICgroupManager>(), logger));
+            sp.GetRequiredService<State.RecordIndex<PodSandbox>>(), sp.GetRequiredService<ICgroupManager>(), logger));
         services.AddSingleton(sp =>
         {
-            var hub = new ContainerEventHub(sp.GetRequiredService<Runtime.RecordIndex<ContainerRecord>>(), sp.GetRequiredService<Runtime.RecordIndex<PodSandbox>>(), logger);
+            var hub = new ContainerEventHub(sp.GetRequiredService<State.RecordIndex<ContainerRecord>>(), sp.GetRequiredService<State.RecordIndex<PodSandbox>>(), logger);
             // Event streams never end by themselves: close them when shutdown starts, or they would hold it for shutdown_timeout_seconds.
             sp.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.Register(hub.Dispose);
             return hub;
@@ -103,8 +103,8 @@ public static class CriServices
         services.GetRequiredService<ExitWatcher>().Start();
         var pods = services.GetRequiredService<PodManager>();
         var containers = services.GetRequiredService<ContainerManager>();
-        var sandboxes = services.GetRequiredService<Runtime.RecordIndex<PodSandbox>>();
-        var containerRecords = services.GetRequiredService<Runtime.RecordIndex<ContainerRecord>>();
+        var sandboxes = services.GetRequiredService<State.RecordIndex<PodSandbox>>();
+        var containerRecords = services.GetRequiredService<State.RecordIndex<ContainerRecord>>();
         void Unreadable(string kind, string file, string reason, State.QuarantinedRecord? moved) =>
             log.Error("unreadable {Kind} record {File} ({Reason}) moved to {Quarantine}: what it owns stays untouched until an operator acts (crisharp quarantine)",
                 kind, file, reason, moved?.File ?? "nowhere");

@@ -5,6 +5,7 @@ using CriSharp.Runtime.Containers;
 using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Events;
 using CriSharp.Runtime.Pods;
+using CriSharp.State;
 using Grpc.Core;
 
 namespace CriSharp.Cri;

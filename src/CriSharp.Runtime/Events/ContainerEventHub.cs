@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using CriSharp.Runtime.Containers;
 using CriSharp.Runtime.Pods;
+using CriSharp.State;
 using Serilog;
 
 namespace CriSharp.Runtime.Events;

@@ -5,6 +5,7 @@ using System.Text;
 using CriSharp.Linux;
 using CriSharp.Runtime.Containers;
 using CriSharp.Runtime.Monitor;
+using CriSharp.State;
 using CriSharp.Streaming;
 
 namespace CriSharp.Runtime.Exec;

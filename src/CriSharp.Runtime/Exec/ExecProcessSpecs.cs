@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
 using CriSharp.Runtime.Containers;
+using CriSharp.State;
 
 namespace CriSharp.Runtime.Exec;
 

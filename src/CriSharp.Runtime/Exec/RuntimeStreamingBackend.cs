@@ -6,6 +6,7 @@ using CriSharp.Runtime.Containers;
 using CriSharp.Runtime.Monitor;
 using CriSharp.Runtime.Oci;
 using CriSharp.Runtime.Pods;
+using CriSharp.State;
 using CriSharp.Streaming;
 using Serilog;
 

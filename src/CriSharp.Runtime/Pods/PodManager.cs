@@ -1,5 +1,6 @@
 using CriSharp.Configuration;
 using CriSharp.Runtime.Cgroups;
+using CriSharp.State;
 using Serilog;
 
 namespace CriSharp.Runtime.Pods;

@@ -1,5 +1,6 @@
 using CriSharp.Runtime.Cgroups;
 using CriSharp.Runtime.Containers;
+using CriSharp.State;
 using Serilog;
 
 namespace CriSharp.Runtime.Pods;

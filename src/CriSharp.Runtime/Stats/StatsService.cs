@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using CriSharp.Runtime.Cgroups;
 using CriSharp.Runtime.Containers;
 using CriSharp.Runtime.Pods;
+using CriSharp.State;
 using Serilog;
 
 namespace CriSharp.Runtime.Stats;

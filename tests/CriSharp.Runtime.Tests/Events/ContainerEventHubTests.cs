@@ -3,6 +3,7 @@ using CriSharp.Runtime.Containers;
 using CriSharp.Runtime.Events;
 using CriSharp.Runtime.Pods;
 using CriSharp.Runtime.Tests.Linux;
+using CriSharp.State;
 
 namespace CriSharp.Runtime.Tests.Events;
 

@@ -5,6 +5,7 @@ using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Monitor;
 using CriSharp.Runtime.Oci;
 using CriSharp.Runtime.Tests.Monitor;
+using CriSharp.State;
 using CriSharp.Streaming;
 using Xunit.Abstractions;
 

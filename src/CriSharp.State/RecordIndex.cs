@@ -1,11 +1,13 @@
+using System.Collections.Concurrent;
 using System.Text.Json.Serialization.Metadata;
-using CriSharp.State;
 
-namespace CriSharp.Runtime;
+namespace CriSharp.State;
 
 /// <summary>
 /// Durable records of one kind with an in-memory index: every change is written atomically to disk
-/// before the in-memory view (and so any RPC answer) reflects it.
+/// before the in-memory view (and so any RPC answer) reflects it. Writes of one record are serialized by a
+/// lock of its own, so writes of different records never wait on each other's fsync; the index itself is
+/// only locked for the in-memory lookups and swaps.
 /// </summary>
 public sealed class RecordIndex<T> where T : class
 {
@@ -13,6 +15,7 @@ public sealed class RecordIndex<T> where T : class
     readonly Func<T, string> _id;
     readonly Dictionary<string, T> _items = new(StringComparer.Ordinal);
     readonly object _sync = new();
+    readonly ConcurrentDictionary<string, object> _writeLocks = new(StringComparer.Ordinal);
 
     /// <summary>Raised after a record is put (created or changed) or removed (null).</summary>
     public event Action<string, T?>? Changed;
@@ -62,38 +65,48 @@ public sealed class RecordIndex<T> where T : class
     public void Put(T record)
     {
         var id = _id(record);
-        lock (_sync)
+        WithWriteLock(id, () =>
         {
             _store.Put(id, record);
-            _items[id] = record;
-        }
+            lock (_sync) _items[id] = record;
+        });
         Changed?.Invoke(id, record);
     }
 
     /// <summary>Applies <paramref name="change"/> to the current record and stores the result; null if absent.</summary>
     public T? Update(string id, Func<T, T> change)
     {
-        T next;
-        lock (_sync)
+        T? next = null;
+        WithWriteLock(id, () =>
         {
-            if (!_items.TryGetValue(id, out var current)) return null;
+            T? current;
+            lock (_sync) current = _items.GetValueOrDefault(id);
+            if (current is null) return;
             next = change(current);
             _store.Put(id, next);
-            _items[id] = next;
-        }
-        Changed?.Invoke(id, next);
+            lock (_sync) _items[id] = next;
+        });
+        if (next is not null) Changed?.Invoke(id, next);
         return next;
     }
 
     public bool Remove(string id)
     {
-        bool removed;
-        lock (_sync)
+        var removed = false;
+        WithWriteLock(id, () =>
         {
-            removed = _items.Remove(id);
+            lock (_sync) removed = _items.Remove(id);
             _store.Delete(id);
-        }
+        });
+        // Ids are never reused, so the record's lock goes with it.
+        _writeLocks.TryRemove(id, out _);
         if (removed) Changed?.Invoke(id, null);
         return removed;
+    }
+
+    /// <summary>Runs <paramref name="write"/> holding the record's own lock (made on first use, dropped when the record is removed).</summary>
+    void WithWriteLock(string id, Action write)
+    {
+        lock (_writeLocks.GetOrAdd(id, _ => new object())) write();
     }
 }
