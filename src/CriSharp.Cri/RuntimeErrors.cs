@@ -1,10 +1,11 @@
 using CriSharp.Linux;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 using CriSharp.Network;
-using CriSharp.Runtime;
 using CriSharp.Runtime.Exec;
-using CriSharp.Runtime.Cgroups;
-using CriSharp.Runtime.Monitor;
-using CriSharp.Runtime.Oci;
+using CriSharp.Runtime.Spec;
 using Grpc.Core;
 
 namespace CriSharp.Cri;

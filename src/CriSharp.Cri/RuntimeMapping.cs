@@ -1,6 +1,5 @@
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Pods;
-using E = CriSharp.Runtime.Containers;
+using CriSharp.Model;
+using E = CriSharp.Model;
 using P = Runtime.V1;
 
 namespace CriSharp.Cri;
@@ -199,7 +198,7 @@ static class RuntimeMapping
 
     static readonly Dictionary<int, P.Signal> SignalByNumber = SignalDescriptor.Values
         .Where(v => v.Number != 0)
-        .GroupBy(v => CriSharp.Runtime.Signals.Parse(v.Name.Replace("PLUS", "+").Replace("MINUS", "-")))
+        .GroupBy(v => CriSharp.Mechanism.Processes.Signals.Parse(v.Name.Replace("PLUS", "+").Replace("MINUS", "-")))
         .ToDictionary(g => g.Key, g => (P.Signal)g.First().Number);
 
     /// <summary>The CRI Signal enum value for a signal number (RUNTIME_DEFAULT if it has none).</summary>

@@ -12,7 +12,7 @@ public sealed partial class RuntimeService
         var c = containers.Find(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"container {id} not found"));
         var status = StatusMapping.Container(c);
         // A container whose handler went away keeps its last known state; say so rather than let it look current.
-        if (c.State is Runtime.Containers.ContainerState.Created or Runtime.Containers.ContainerState.Running
+        if (c.State is Model.ContainerState.Created or Model.ContainerState.Running
             && containers.HandlerUnavailable(c.RuntimeHandler) is { } why)
             status.Message = why + "; the state shown is the last known";
         var response = new ContainerStatusResponse { Status = status };

@@ -21,7 +21,7 @@ public sealed partial class RuntimeService
     }
 
     /// <summary>A recursive read-only mount on a handler whose probe found none would silently be only read-only.</summary>
-    async Task RequireRecursiveReadOnlyAsync(string sandboxId, CriSharp.Runtime.Containers.ContainerSpec spec)
+    async Task RequireRecursiveReadOnlyAsync(string sandboxId, CriSharp.Model.ContainerSpec spec)
     {
         if (!spec.Mounts.Any(m => m.RecursiveReadOnly) || sandboxes.Find(sandboxId) is not { } pod) return;
         var handler = pod.RuntimeHandler.Length > 0 ? pod.RuntimeHandler : config.Current.DefaultRuntime;

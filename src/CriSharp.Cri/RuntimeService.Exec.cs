@@ -21,7 +21,7 @@ public sealed partial class RuntimeService
     {
         var id = RequireId(containerId, "container_id");
         var container = containers.Find(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"container {id} not found"));
-        if (container.State != Runtime.Containers.ContainerState.Running)
+        if (container.State != Model.ContainerState.Running)
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"container {id} is {container.State.ToString().ToLowerInvariant()}, not running"));
         return container.Id;
     }

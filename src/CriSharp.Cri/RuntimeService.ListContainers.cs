@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Containers;
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 

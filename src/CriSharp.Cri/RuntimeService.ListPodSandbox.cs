@@ -1,6 +1,6 @@
 using Grpc.Core;
 using Runtime.V1;
-using E = CriSharp.Runtime.Pods;
+using E = CriSharp.Model;
 
 namespace CriSharp.Cri;
 

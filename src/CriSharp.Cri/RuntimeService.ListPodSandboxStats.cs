@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Pods;
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -15,7 +15,7 @@ public sealed partial class RuntimeService
 
     async Task<IEnumerable<global::Runtime.V1.PodSandboxStats>> SelectPodStatsAsync(PodSandboxStatsFilter? f, CancellationToken ct)
     {
-        List<Runtime.Pods.PodSandbox> selected = [.. sandboxes.All()
+        List<Model.PodSandbox> selected = [.. sandboxes.All()
             .Where(p => f == null || string.IsNullOrEmpty(f.Id) || p.Id.StartsWith(f.Id, StringComparison.Ordinal))
             .Where(p => RuntimeMapping.Matches(p.Spec.Labels, f?.LabelSelector))
             .OrderBy(p => p.CreatedAt)];

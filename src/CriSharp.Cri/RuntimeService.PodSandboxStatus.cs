@@ -11,7 +11,7 @@ public sealed partial class RuntimeService
         var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
         var pod = sandboxes.Find(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"pod sandbox {id} not found"));
         var status = StatusMapping.PodSandbox(pod);
-        var response = new PodSandboxStatusResponse { Status = status, Timestamp = CriSharp.Runtime.Naming.NowNanos() };
+        var response = new PodSandboxStatusResponse { Status = status, Timestamp = CriSharp.Model.Naming.NowNanos() };
         // kubelet's evented PLEG takes the pod's container statuses from here when timestamp is set.
         response.ContainersStatuses.AddRange(containers.List().Where(c => c.SandboxId == pod.Id).OrderBy(c => c.CreatedAt).Select(StatusMapping.Container));
         if (request.Verbose)

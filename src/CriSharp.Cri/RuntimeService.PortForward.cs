@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Pods;
+using CriSharp.Model;
 using CriSharp.Streaming;
 using Grpc.Core;
 using Runtime.V1;

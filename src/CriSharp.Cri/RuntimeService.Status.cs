@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CriSharp.Configuration;
-using CriSharp.Runtime;
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -44,7 +44,7 @@ public sealed partial class RuntimeService
         return response;
     }
 
-    static RuntimeHandler Handler(string name, CriSharp.Runtime.Oci.HandlerFeatures f) => new()
+    static RuntimeHandler Handler(string name, CriSharp.Mechanism.Oci.HandlerFeatures f) => new()
     {
         Name = name,
         Features = new RuntimeHandlerFeatures { RecursiveReadOnlyMounts = f.RecursiveReadOnlyMounts, UserNamespaces = f.UserNamespaces },

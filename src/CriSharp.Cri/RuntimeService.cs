@@ -1,9 +1,10 @@
 using CriSharp.Configuration;
+using CriSharp.Model;
 using CriSharp.Network;
 using CriSharp.Runtime;
 using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Events;
+using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Pods;
 using CriSharp.State;
 using Grpc.Core;
@@ -17,7 +18,7 @@ namespace CriSharp.Cri;
 public sealed partial class RuntimeService(
     LiveConfig config,
     RuntimeReadinessProbe runtimeProbe,
-    CriSharp.Runtime.Oci.HandlerFeatureProbe handlerFeatures,
+    CriSharp.Mechanism.Oci.HandlerFeatureProbe handlerFeatures,
     NetworkReadinessProbe networkProbe,
     PodCidrState podCidr,
     PodManager pods,

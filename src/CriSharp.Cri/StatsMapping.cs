@@ -1,3 +1,4 @@
+using CriSharp.Mechanism.Cgroups;
 using CriSharp.Runtime.Stats;
 using P = Runtime.V1;
 

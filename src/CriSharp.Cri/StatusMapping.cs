@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using CriSharp.Runtime.Containers;
+using CriSharp.Model;
 using CriSharp.Runtime.Events;
 using Runtime.V1;
 
@@ -8,7 +8,7 @@ namespace CriSharp.Cri;
 /// <summary>Builds the CRI status messages from engine records: shared by the status RPCs and container events.</summary>
 static class StatusMapping
 {
-    public static global::Runtime.V1.PodSandboxStatus PodSandbox(CriSharp.Runtime.Pods.PodSandbox pod)
+    public static global::Runtime.V1.PodSandboxStatus PodSandbox(CriSharp.Model.PodSandbox pod)
     {
         var status = new global::Runtime.V1.PodSandboxStatus
         {
@@ -73,7 +73,7 @@ static class StatusMapping
     // Records are immutable, so each version is mapped once however many events and subscribers carry it
     // (an event holds the statuses of all the pod's containers; a burst in a big pod repeats them many times).
     static readonly ConditionalWeakTable<ContainerRecord, global::Runtime.V1.ContainerStatus> ContainerCache = new();
-    static readonly ConditionalWeakTable<CriSharp.Runtime.Pods.PodSandbox, global::Runtime.V1.PodSandboxStatus> SandboxCache = new();
+    static readonly ConditionalWeakTable<CriSharp.Model.PodSandbox, global::Runtime.V1.PodSandboxStatus> SandboxCache = new();
     static readonly ConditionalWeakTable<ContainerEvent, ContainerEventResponse> EventCache = new();
 
     /// <summary>The wire form of an event, built once and shared by every subscriber (protobuf messages are only read when sent).</summary>

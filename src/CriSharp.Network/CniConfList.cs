@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
-using CriSharp.Runtime.Pods;
+using CriSharp.Model;
 
 namespace CriSharp.Network;
 

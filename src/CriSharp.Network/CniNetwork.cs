@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CriSharp.Configuration;
 using CriSharp.Linux;
-using CriSharp.Runtime.Pods;
+using CriSharp.Model;
 using Serilog;
 
 namespace CriSharp.Network;

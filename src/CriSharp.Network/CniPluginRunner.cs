@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using CriSharp.Runtime;
+using CriSharp.Mechanism.Processes;
 
 namespace CriSharp.Network;
 

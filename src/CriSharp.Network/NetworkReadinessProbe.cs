@@ -1,5 +1,5 @@
 using CriSharp.Configuration;
-using CriSharp.Runtime;
+using CriSharp.Model;
 
 namespace CriSharp.Network;
 

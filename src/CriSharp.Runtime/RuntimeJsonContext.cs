@@ -1,6 +1,5 @@
 using System.Text.Json.Serialization;
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Pods;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime;
 

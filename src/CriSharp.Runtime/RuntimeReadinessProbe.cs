@@ -1,4 +1,5 @@
 using CriSharp.Configuration;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime;
 

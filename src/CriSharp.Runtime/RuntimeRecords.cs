@@ -1,6 +1,5 @@
+using CriSharp.Model;
 using CriSharp.State;
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Pods;
 
 namespace CriSharp.Runtime;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using CriSharp.Model;
 
 namespace CriSharp.Streaming;
 
@@ -49,4 +50,4 @@ public sealed class SessionTokens(TimeProvider time)
 }
 
 /// <summary>The streaming server cannot take another session right now (CRI: ResourceExhausted).</summary>
-public sealed class StreamingBusyException(string message) : Exception(message);
+public sealed class StreamingBusyException(string message) : CriSharpException(ErrorKind.ResourceExhausted, message);

@@ -1,4 +1,3 @@
-using CriSharp.Configuration;
 
 namespace CriSharp.Configuration.Tests;
 

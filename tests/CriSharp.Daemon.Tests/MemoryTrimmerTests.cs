@@ -1,4 +1,3 @@
-using CriSharp.Daemon;
 using Serilog;
 
 namespace CriSharp.Daemon.Tests;

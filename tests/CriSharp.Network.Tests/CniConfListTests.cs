@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
-using CriSharp.Network;
-using CriSharp.Runtime;
-using CriSharp.Runtime.Pods;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 
 namespace CriSharp.Network.Tests;
 

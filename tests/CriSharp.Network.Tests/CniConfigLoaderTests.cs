@@ -1,4 +1,3 @@
-using CriSharp.Network;
 
 namespace CriSharp.Network.Tests;
 

@@ -1,5 +1,4 @@
 using CriSharp.Configuration;
-using CriSharp.Network;
 
 namespace CriSharp.Network.Tests;
 

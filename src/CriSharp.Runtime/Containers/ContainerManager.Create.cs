@@ -2,10 +2,14 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using CriSharp.Images;
 using CriSharp.Linux;
-using CriSharp.Runtime.Cdi;
-using CriSharp.Runtime.Monitor;
-using CriSharp.Runtime.Oci;
+using CriSharp.Mechanism.Cdi;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Mechanism.Namespaces;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 using CriSharp.Runtime.Pods;
+using CriSharp.Runtime.Spec;
 using CriSharp.State;
 
 namespace CriSharp.Runtime.Containers;

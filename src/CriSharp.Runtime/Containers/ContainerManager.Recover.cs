@@ -1,5 +1,7 @@
 using CriSharp.Linux;
-using CriSharp.Runtime.Oci;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 using CriSharp.State;
 
 namespace CriSharp.Runtime.Containers;

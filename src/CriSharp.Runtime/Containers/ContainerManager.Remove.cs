@@ -1,4 +1,5 @@
 using CriSharp.Linux;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime.Containers;
 

@@ -1,4 +1,6 @@
 
+using CriSharp.Model;
+
 namespace CriSharp.Runtime.Containers;
 
 /// <summary>StartContainer.</summary>

@@ -1,5 +1,6 @@
-using CriSharp.Runtime.Monitor;
-using CriSharp.Runtime.Pods;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime.Containers;
 

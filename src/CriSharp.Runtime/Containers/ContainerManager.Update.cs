@@ -1,5 +1,7 @@
 using System.Text.Json;
-using CriSharp.Runtime.Oci;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Model;
+using CriSharp.Runtime.Spec;
 using CriSharp.State;
 
 namespace CriSharp.Runtime.Containers;

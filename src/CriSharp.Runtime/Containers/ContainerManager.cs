@@ -3,11 +3,13 @@ using CriSharp.Configuration;
 using CriSharp.Images;
 using CriSharp.Images.Layers;
 using CriSharp.Linux;
-using CriSharp.Runtime.Cdi;
-using CriSharp.Runtime.Cgroups;
-using CriSharp.Runtime.Monitor;
-using CriSharp.Runtime.Oci;
-using CriSharp.Runtime.Pods;
+using CriSharp.Mechanism.Cdi;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Mechanism.Namespaces;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 using CriSharp.State;
 using Serilog;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using CriSharp.Images;
 using CriSharp.Linux;
-using CriSharp.Runtime.Oci;
-using CriSharp.Runtime.Pods;
+using CriSharp.Model;
+using CriSharp.Runtime.Spec;
 
 namespace CriSharp.Runtime.Containers;
 

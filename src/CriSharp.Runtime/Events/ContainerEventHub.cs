@@ -1,6 +1,6 @@
 using System.Threading.Channels;
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Pods;
+using CriSharp.Mechanism;
+using CriSharp.Model;
 using CriSharp.State;
 using Serilog;
 
@@ -18,7 +18,7 @@ public sealed record ContainerEvent(
 
 /// <summary>A subscriber fell so far behind that its queue filled up; its stream is ended rather than silently thinned.</summary>
 public sealed class ContainerEventOverflowException(int capacity)
-    : Exception($"the container event stream fell {capacity} events behind and was closed; resubscribe and relist");
+    : CriSharpException(ErrorKind.ResourceExhausted, $"the container event stream fell {capacity} events behind and was closed; resubscribe and relist");
 
 /// <summary>
 /// Container lifecycle events (CRI GetContainerEvents) derived from the durable container and sandbox records:

@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using CriSharp.Linux;
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Monitor;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Model;
 using CriSharp.State;
 using CriSharp.Streaming;
 

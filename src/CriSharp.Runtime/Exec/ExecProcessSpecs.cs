@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
-using CriSharp.Runtime.Containers;
+using CriSharp.Model;
 using CriSharp.State;
 
 namespace CriSharp.Runtime.Exec;

@@ -1,4 +1,5 @@
 using CriSharp.Linux;
+using CriSharp.Mechanism.Processes;
 
 namespace CriSharp.Runtime.Exec;
 

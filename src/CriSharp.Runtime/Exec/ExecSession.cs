@@ -1,4 +1,5 @@
 using CriSharp.Linux;
+using CriSharp.Mechanism.Processes;
 using CriSharp.Streaming;
 
 namespace CriSharp.Runtime.Exec;

@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Globalization;
 using CriSharp.Linux;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 using Serilog;
 
 namespace CriSharp.Runtime.Exec;
@@ -9,7 +11,7 @@ namespace CriSharp.Runtime.Exec;
 public sealed record ExecSyncResult(byte[] Stdout, byte[] Stderr, int ExitCode);
 
 /// <summary>An exec's timeout expired; the command and its children were killed (→ DeadlineExceeded).</summary>
-public sealed class ExecTimeoutException(string message) : Exception(message);
+public sealed class ExecTimeoutException(string message) : CriSharpException(ErrorKind.DeadlineExceeded, message);
 
 /// <summary>
 /// ExecSync, the kubelet's exec-probe path: `runtime exec --process` with stdout/stderr collected (together capped at

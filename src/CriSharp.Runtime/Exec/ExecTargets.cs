@@ -1,5 +1,6 @@
+using CriSharp.Mechanism.Oci;
+using CriSharp.Model;
 using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Oci;
 
 namespace CriSharp.Runtime.Exec;
 

@@ -1,9 +1,11 @@
 using System.Text.Json;
 using CriSharp.Configuration;
 using CriSharp.Images;
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Monitor;
-using CriSharp.Runtime.Oci;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
+using CriSharp.Runtime.Spec;
 using CriSharp.State;
 
 namespace CriSharp.Runtime.Pods;

@@ -1,5 +1,7 @@
 using System.Text;
 
+using CriSharp.Model;
+
 namespace CriSharp.Runtime.Pods;
 
 /// <summary>Writes a pod's hostname, /etc/hosts and resolv.conf, which containers bind-mount.</summary>

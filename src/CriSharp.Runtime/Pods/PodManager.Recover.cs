@@ -1,5 +1,8 @@
 using CriSharp.Linux;
-using CriSharp.Runtime.Cgroups;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Model;
 using CriSharp.State;
 
 namespace CriSharp.Runtime.Pods;
@@ -56,7 +59,7 @@ public sealed partial class PodManager
         if (!Directory.Exists(Path.Combine(dir, "infra"))) return true;
         foreach (var (name, handler) in config.Current.Runtimes)
         {
-            try { await new Oci.OciRuntime(name, handler.Path, handler.RootDir).DeleteAsync("infra-" + id, force: true); }
+            try { await new OciRuntime(name, handler.Path, handler.RootDir).DeleteAsync("infra-" + id, force: true); }
             catch (HandlerUnavailableException e) { log.Warning("leftover infra of pod sandbox {PodId}: {Error}", id, e.Message); }
             catch (ExternalProgramException e)
             {

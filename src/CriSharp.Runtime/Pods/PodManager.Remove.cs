@@ -1,5 +1,5 @@
 using CriSharp.Linux;
-using CriSharp.Runtime.Containers;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime.Pods;
 

@@ -1,5 +1,6 @@
 using CriSharp.Linux;
-using CriSharp.Runtime.Containers;
+using CriSharp.Mechanism.Namespaces;
+using CriSharp.Model;
 using CriSharp.State;
 
 namespace CriSharp.Runtime.Pods;

@@ -1,5 +1,8 @@
 using CriSharp.Configuration;
-using CriSharp.Runtime.Cgroups;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Namespaces;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Model;
 using CriSharp.State;
 using Serilog;
 
@@ -16,7 +19,7 @@ public sealed partial class PodManager(
     ICgroupManager cgroups,
     IPodNetwork network,
     InfraProcess infra,
-    Oci.HandlerFeatureProbe handlerFeatures,
+    HandlerFeatureProbe handlerFeatures,
     IPodContainers containers,
     ILogger log)
 {

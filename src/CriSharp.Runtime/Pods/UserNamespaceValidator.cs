@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Containers;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime.Pods;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Pods;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime.Stats;
 

@@ -1,6 +1,8 @@
 using System.Globalization;
 using CriSharp.Linux;
-using CriSharp.Runtime.Pods;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime.Stats;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using CriSharp.Runtime.Cgroups;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Model;
 using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Pods;
 using CriSharp.State;
 using Serilog;
 

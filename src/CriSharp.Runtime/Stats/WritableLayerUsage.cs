@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using CriSharp.Images;
 using CriSharp.Linux;
-using CriSharp.Runtime.Containers;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime.Stats;
 

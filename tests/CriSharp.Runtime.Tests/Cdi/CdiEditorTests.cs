@@ -1,6 +1,8 @@
 using System.Text;
-using CriSharp.Runtime.Cdi;
-using CriSharp.Runtime.Oci;
+using CriSharp.Mechanism.Cdi;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Model;
+using CriSharp.Runtime.Spec;
 using CriSharp.Runtime.Tests.Linux;
 
 namespace CriSharp.Runtime.Tests.Cdi;

@@ -1,4 +1,5 @@
-using CriSharp.Runtime.Cdi;
+using CriSharp.Mechanism.Cdi;
+using CriSharp.Model;
 using CriSharp.Runtime.Tests.Linux;
 
 namespace CriSharp.Runtime.Tests.Cdi;

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using CriSharp.Runtime.Cdi;
+using CriSharp.Mechanism.Cdi;
 
 namespace CriSharp.Runtime.Tests.Cdi;
 

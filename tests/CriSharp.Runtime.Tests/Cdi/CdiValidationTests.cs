@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Cdi;
+using CriSharp.Mechanism.Cdi;
 
 namespace CriSharp.Runtime.Tests.Cdi;
 

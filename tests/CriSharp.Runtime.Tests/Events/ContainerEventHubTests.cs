@@ -1,7 +1,7 @@
 using System.Threading.Channels;
-using CriSharp.Runtime.Containers;
+using CriSharp.Mechanism;
+using CriSharp.Model;
 using CriSharp.Runtime.Events;
-using CriSharp.Runtime.Pods;
 using CriSharp.Runtime.Tests.Linux;
 using CriSharp.State;
 

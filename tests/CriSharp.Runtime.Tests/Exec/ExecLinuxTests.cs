@@ -3,7 +3,8 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using CriSharp.Linux;
-using CriSharp.Runtime.Containers;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Tests.Linux;
 

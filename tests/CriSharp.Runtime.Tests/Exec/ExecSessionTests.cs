@@ -1,9 +1,10 @@
 using System.Text;
 using CriSharp.Linux;
-using CriSharp.Runtime.Containers;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
 using CriSharp.Runtime.Exec;
-using CriSharp.Runtime.Monitor;
-using CriSharp.Runtime.Oci;
 using CriSharp.Runtime.Tests.Monitor;
 using CriSharp.State;
 using CriSharp.Streaming;

@@ -1,5 +1,5 @@
-using CriSharp.Runtime.Cgroups;
-using CriSharp.Runtime.Containers;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Model;
 
 namespace CriSharp.Runtime.Tests.Linux;
 

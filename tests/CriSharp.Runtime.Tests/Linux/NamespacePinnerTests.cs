@@ -1,4 +1,6 @@
 using CriSharp.Linux;
+using CriSharp.Mechanism.Namespaces;
+using CriSharp.Mechanism.Processes;
 using CriSharp.Runtime.Pods;
 
 namespace CriSharp.Runtime.Tests.Linux;

@@ -1,3 +1,4 @@
+using CriSharp.Mechanism.Namespaces;
 using CriSharp.Runtime.Pods;
 
 namespace CriSharp.Runtime.Tests.Linux;

@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Containers;
+using CriSharp.Model;
 using CriSharp.Runtime.Pods;
 
 namespace CriSharp.Runtime.Tests.Linux;

@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using CriSharp.Runtime.Monitor;
-using CriSharp.Runtime.Oci;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Mechanism.Oci;
 using Xunit.Abstractions;
 
 namespace CriSharp.Runtime.Tests.Monitor;

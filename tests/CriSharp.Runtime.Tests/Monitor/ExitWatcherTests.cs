@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Monitor;
+using CriSharp.Mechanism.Monitor;
 
 namespace CriSharp.Runtime.Tests.Monitor;
 

@@ -1,8 +1,9 @@
 using System.Text;
 using System.Text.Json;
 using CriSharp.Linux;
-using CriSharp.Runtime.Monitor;
-using CriSharp.Runtime.Oci;
+using CriSharp.Mechanism.Monitor;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Mechanism.Processes;
 
 namespace CriSharp.Runtime.Tests.Monitor;
 

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 
+using CriSharp.Mechanism.Processes;
+
 namespace CriSharp.Runtime.Tests.Monitor;
 
 /// <summary>The one process runner: output capture, failures, timeouts, cancellation, daemonising grandchildren, fd handover.</summary>

@@ -1,9 +1,10 @@
 using System.Text;
 using System.Text.Json;
 using CriSharp.Images;
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Oci;
-using CriSharp.Runtime.Pods;
+using CriSharp.Mechanism.Oci;
+using CriSharp.Mechanism.Processes;
+using CriSharp.Model;
+using CriSharp.Runtime.Spec;
 
 namespace CriSharp.Runtime.Tests.Oci;
 
@@ -785,7 +786,7 @@ public sealed class OciSpecGeneratorTests : IDisposable
         var json = spec.ToJson();
         using var doc = JsonDocument.Parse(json);
         var root = doc.RootElement;
-        Assert.Equal(OciSpecGenerator.OciVersion, root.GetProperty("ociVersion").GetString());
+        Assert.Equal(OciDefaults.OciVersion, root.GetProperty("ociVersion").GetString());
         var process = root.GetProperty("process");
         Assert.True(process.GetProperty("noNewPrivileges").GetBoolean());
         Assert.Equal(-5, process.GetProperty("oomScoreAdj").GetInt32());

@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Pods;
+using CriSharp.Model;
 using CriSharp.Runtime.Tests.Linux;
 using CriSharp.State;
 

@@ -1,5 +1,5 @@
-using CriSharp.Runtime.Containers;
-using CriSharp.Runtime.Pods;
+using CriSharp.Mechanism.Cgroups;
+using CriSharp.Model;
 using CriSharp.Runtime.Stats;
 using CriSharp.Runtime.Tests.Linux;
 

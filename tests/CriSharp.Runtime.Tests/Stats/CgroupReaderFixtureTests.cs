@@ -1,4 +1,4 @@
-using CriSharp.Runtime.Stats;
+using CriSharp.Mechanism.Cgroups;
 using CriSharp.Runtime.Tests.Linux;
 
 namespace CriSharp.Runtime.Tests.Stats;

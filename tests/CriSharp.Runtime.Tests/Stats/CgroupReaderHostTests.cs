@@ -1,6 +1,5 @@
 using System.Diagnostics;
-using CriSharp.Runtime.Cgroups;
-using CriSharp.Runtime.Stats;
+using CriSharp.Mechanism.Cgroups;
 
 namespace CriSharp.Runtime.Tests.Stats;
 
