@@ -34,15 +34,7 @@ public sealed class CniNetwork(LiveConfig config, ILogger log) : IPodNetwork
     public async Task<IReadOnlyList<string>> SetUpAsync(PodSandbox pod, CancellationToken ct)
     {
         var network = ChooseNetwork();
-        JsonObject list;
-        try
-        {
-            list = CniConfList.Lift(network);
-        }
-        catch (Exception e) when (e is JsonException or FormatException)
-        {
-            throw CniException.NetworkNotReady($"{network.FilePath}: {e.Message}");
-        }
+        var list = LiftOrNotReady(network);
         var entry = new CniCacheEntry
         {
             PodId = pod.Id,
@@ -64,18 +56,7 @@ public sealed class CniNetwork(LiveConfig config, ILogger log) : IPodNetwork
             var call = new CniInvocation("ADD", pod.Id, pod.NetNsPath, IfName, entry.CniArgs, PluginDirs);
             foreach (var plugin in CniConfList.Plugins(list))
             {
-                var path = PluginPath(plugin);
-                var stdin = CniConfList.PluginConfig(plugin, entry.NetworkName, entry.CniVersion, prev, entry.CapabilityArgs);
-                var stdout = await CniPluginRunner.RunAsync(path, call, stdin, Timeout, ct);
-                try
-                {
-                    result = CniResult.Parse(stdout);
-                }
-                catch (FormatException e)
-                {
-                    var output = CniPluginRunner.Excerpt(stdout);
-                    throw new CniException($"CNI plugin {Path.GetFileName(path)} (ADD) returned an invalid result ({e.Message}): {(output.Length > 0 ? output : "empty output")}");
-                }
+                result = await AddPluginAsync(plugin, call, entry, prev, ct);
                 prev = result.Raw;
             }
             _cache.Write(entry with { Result = prev });
@@ -85,19 +66,58 @@ public sealed class CniNetwork(LiveConfig config, ILogger log) : IPodNetwork
         }
         catch (Exception e)
         {
-            log.Warning("CNI ADD of pod {PodId} to network {Network} failed, running DEL to clean up: {Error}", pod.Id, entry.NetworkName, e.Message);
-            try
-            {
-                await DeleteAsync(entry with { Result = prev }, NetNsOf(pod.NetNsPath), CancellationToken.None);
-                _cache.Delete(pod.Id);
-            }
-            catch (Exception cleanup)
-            {
-                // The entry stays: recovery on the next start tries the DEL again.
-                log.Warning("cleaning up the failed CNI ADD of pod {PodId} failed: {Error}", pod.Id, cleanup.Message);
-            }
+            await UndoFailedAddAsync(pod, entry with { Result = prev }, e);
             if (e is CniException or OperationCanceledException) throw;
             throw new CniException($"setting up the pod network {entry.NetworkName} failed: {e.Message}", inner: e);
+        }
+    }
+
+    /// <summary>The network's plugin list as one conflist; an unreadable config makes the network NotReady.</summary>
+    static JsonObject LiftOrNotReady(CniNetworkConfig network)
+    {
+        try
+        {
+            return CniConfList.Lift(network);
+        }
+        catch (Exception e) when (e is JsonException or FormatException)
+        {
+            throw CniException.NetworkNotReady($"{network.FilePath}: {e.Message}");
+        }
+    }
+
+    /// <summary>ADD of one plugin, chained on <paramref name="prev"/> (the previous plugin's result); a result that does not parse fails the ADD.</summary>
+    async Task<CniResult> AddPluginAsync(JsonObject plugin, CniInvocation call, CniCacheEntry entry, JsonObject? prev, CancellationToken ct)
+    {
+        var path = PluginPath(plugin);
+        var stdin = CniConfList.PluginConfig(plugin, entry.NetworkName, entry.CniVersion, prev, entry.CapabilityArgs);
+        var stdout = await CniPluginRunner.RunAsync(path, call, stdin, Timeout, ct);
+        try
+        {
+            return CniResult.Parse(stdout);
+        }
+        catch (FormatException e)
+        {
+            var output = CniPluginRunner.Excerpt(stdout);
+            throw new CniException($"CNI plugin {Path.GetFileName(path)} (ADD) returned an invalid result ({e.Message}): {(output.Length > 0 ? output : "empty output")}");
+        }
+    }
+
+    /// <summary>
+    /// After a failed ADD: DEL with what the plugins returned so far (<paramref name="entry"/>'s result), then the cache
+    /// entry goes. A failing DEL is logged and the entry stays, for recovery on the next start.
+    /// </summary>
+    async Task UndoFailedAddAsync(PodSandbox pod, CniCacheEntry entry, Exception failure)
+    {
+        log.Warning("CNI ADD of pod {PodId} to network {Network} failed, running DEL to clean up: {Error}", pod.Id, entry.NetworkName, failure.Message);
+        try
+        {
+            await DeleteAsync(entry, NetNsOf(pod.NetNsPath), CancellationToken.None);
+            _cache.Delete(pod.Id);
+        }
+        catch (Exception cleanup)
+        {
+            // The entry stays: recovery on the next start tries the DEL again.
+            log.Warning("cleaning up the failed CNI ADD of pod {PodId} failed: {Error}", pod.Id, cleanup.Message);
         }
     }
 

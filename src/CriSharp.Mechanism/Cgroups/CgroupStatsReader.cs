@@ -79,99 +79,86 @@ public sealed class CgroupV1StatsReader : CgroupStatsReader
     {
         var probe = _memory ?? _cpuacct ?? _pids;
         if (probe == null || !Directory.Exists(Join(probe, cgroupPath))) return null;
-        var stats = new CgroupStats { Timestamp = Now() };
-
-        if ((parts & (CgroupStatsParts.Cpu | CgroupStatsParts.CpuDetail)) != 0 && _cpuacct != null)
+        // One record built in one go: each part is read only when asked for and its hierarchy is mounted.
+        var stats = new CgroupStats
         {
-            var dir = Join(_cpuacct, cgroupPath);
-            var usage = CgroupFiles.ReadULong(Path.Combine(dir, "cpuacct.usage")) ?? 0;
-            var cpu = new CpuStats(usage);
-            if ((parts & CgroupStatsParts.CpuDetail) != 0)
-            {
-                ulong user, sys;
-                if (_cpuacctSplit)
-                {
-                    user = CgroupFiles.ReadULong(Path.Combine(dir, "cpuacct.usage_user")) ?? 0;
-                    sys = CgroupFiles.ReadULong(Path.Combine(dir, "cpuacct.usage_sys")) ?? 0;
-                }
-                else
-                {
-                    // cpuacct.stat counts USER_HZ (100/s) ticks.
-                    var ticks = CgroupFiles.ParseKeyed(CgroupFiles.Read(Path.Combine(dir, "cpuacct.stat")));
-                    user = ticks.GetValueOrDefault("user") * 10_000_000;
-                    sys = ticks.GetValueOrDefault("system") * 10_000_000;
-                }
-                var cfs = _cpu == null ? [] : CgroupFiles.ParseKeyed(CgroupFiles.Read(Path.Combine(Join(_cpu, cgroupPath), "cpu.stat")));
-                cpu = cpu with
-                {
-                    UserNanos = user,
-                    SystemNanos = sys,
-                    Periods = cfs.GetValueOrDefault("nr_periods"),
-                    ThrottledPeriods = cfs.GetValueOrDefault("nr_throttled"),
-                    ThrottledNanos = cfs.GetValueOrDefault("throttled_time"),
-                };
-            }
-            stats = stats with { Cpu = cpu };
-        }
+            Timestamp = Now(),
+            Cpu = Wants(parts, CgroupStatsParts.Cpu | CgroupStatsParts.CpuDetail) && _cpuacct != null
+                ? ReadCpu(Join(_cpuacct, cgroupPath), _cpuacctSplit, _cpu, cgroupPath, parts) : null,
+            CpuSpec = Wants(parts, CgroupStatsParts.CpuSpec) && _cpu != null ? ReadCpuSpec(Join(_cpu, cgroupPath)) : null,
+            Memory = Wants(parts, CgroupStatsParts.Memory | CgroupStatsParts.MemoryDetail) && _memory != null
+                ? ReadMemory(Join(_memory, cgroupPath), parts) : null,
+            Pids = Wants(parts, CgroupStatsParts.Pids) && _pids != null ? ReadPids(Join(_pids, cgroupPath)) : null,
+            BlockIo = Wants(parts, CgroupStatsParts.BlockIo) && _blkio != null ? ReadBlockIo(Join(_blkio, cgroupPath)) : [],
+            Hugetlb = Wants(parts, CgroupStatsParts.Hugetlb) && _hugetlb != null ? ReadHugetlb(Join(_hugetlb, cgroupPath), _hugePageSizes) : [],
+        };
+        return Wants(parts, CgroupStatsParts.Pressure) && _unified != null ? WithPressure(stats, Join(_unified, cgroupPath)) : stats;
+    }
 
-        if ((parts & CgroupStatsParts.CpuSpec) != 0 && _cpu != null)
+    static bool Wants(CgroupStatsParts parts, CgroupStatsParts any) => (parts & any) != 0;
+
+    /// <summary>
+    /// cpuacct's usage; with <see cref="CgroupStatsParts.CpuDetail"/> also the user/system split (from the split
+    /// files where the kernel has them, else from cpuacct.stat) and the CFS counters of the cpu hierarchy, if mounted.
+    /// </summary>
+    static CpuStats ReadCpu(string cpuacctDir, bool split, string? cpuMount, string cgroupPath, CgroupStatsParts parts)
+    {
+        var cpu = new CpuStats(CgroupFiles.ReadULong(Path.Combine(cpuacctDir, "cpuacct.usage")) ?? 0);
+        if (!Wants(parts, CgroupStatsParts.CpuDetail)) return cpu;
+        var (user, sys) = split ? ReadSplitCpuTimes(cpuacctDir) : ReadTickCpuTimes(cpuacctDir);
+        var cfs = cpuMount == null ? [] : CgroupFiles.ParseKeyed(CgroupFiles.Read(Path.Combine(Join(cpuMount, cgroupPath), "cpu.stat")));
+        return cpu with
         {
-            var dir = Join(_cpu, cgroupPath);
-            var quota = CgroupFiles.ReadULong(Path.Combine(dir, "cpu.cfs_quota_us"));
-            stats = stats with
-            {
-                CpuSpec = new CpuSpec(
-                    CgroupFiles.ReadULong(Path.Combine(dir, "cpu.cfs_period_us")) ?? 0,
-                    quota is { } q && q != ulong.MaxValue ? q : 0,
-                    CgroupFiles.ReadULong(Path.Combine(dir, "cpu.shares")) ?? 0),
-            };
-        }
+            UserNanos = user,
+            SystemNanos = sys,
+            Periods = cfs.GetValueOrDefault("nr_periods"),
+            ThrottledPeriods = cfs.GetValueOrDefault("nr_throttled"),
+            ThrottledNanos = cfs.GetValueOrDefault("throttled_time"),
+        };
+    }
 
-        if ((parts & (CgroupStatsParts.Memory | CgroupStatsParts.MemoryDetail)) != 0 && _memory != null)
-            stats = stats with { Memory = ReadMemory(Join(_memory, cgroupPath), parts) };
+    /// <summary>User and system CPU time in nanoseconds from cpuacct.usage_user and cpuacct.usage_sys.</summary>
+    static (ulong User, ulong Sys) ReadSplitCpuTimes(string cpuacctDir) => (
+        CgroupFiles.ReadULong(Path.Combine(cpuacctDir, "cpuacct.usage_user")) ?? 0,
+        CgroupFiles.ReadULong(Path.Combine(cpuacctDir, "cpuacct.usage_sys")) ?? 0);
 
-        if ((parts & CgroupStatsParts.Pids) != 0 && _pids != null)
-        {
-            var dir = Join(_pids, cgroupPath);
-            stats = stats with
-            {
-                Pids = new PidsStats(CgroupFiles.ReadULong(Path.Combine(dir, "pids.current")) ?? 0,
-                    CgroupFiles.Limit(CgroupFiles.ReadULong(Path.Combine(dir, "pids.max")))),
-            };
-        }
+    /// <summary>User and system CPU time in nanoseconds from cpuacct.stat, which counts USER_HZ (100/s) ticks.</summary>
+    static (ulong User, ulong Sys) ReadTickCpuTimes(string cpuacctDir)
+    {
+        var ticks = CgroupFiles.ParseKeyed(CgroupFiles.Read(Path.Combine(cpuacctDir, "cpuacct.stat")));
+        return (ticks.GetValueOrDefault("user") * 10_000_000, ticks.GetValueOrDefault("system") * 10_000_000);
+    }
 
-        if ((parts & CgroupStatsParts.BlockIo) != 0 && _blkio != null)
-        {
-            var dir = Join(_blkio, cgroupPath);
-            stats = stats with
-            {
-                BlockIo = CgroupFiles.ParseBlkioV1(
-                    CgroupFiles.Read(Path.Combine(dir, "blkio.throttle.io_service_bytes_recursive")),
-                    CgroupFiles.Read(Path.Combine(dir, "blkio.throttle.io_serviced_recursive"))),
-            };
-        }
+    /// <summary>The CFS period, quota (0 for none: -1 reads as ulong.MaxValue) and shares of a cpu hierarchy directory.</summary>
+    static CpuSpec ReadCpuSpec(string dir)
+    {
+        var quota = CgroupFiles.ReadULong(Path.Combine(dir, "cpu.cfs_quota_us"));
+        return new CpuSpec(
+            CgroupFiles.ReadULong(Path.Combine(dir, "cpu.cfs_period_us")) ?? 0,
+            quota is { } q && q != ulong.MaxValue ? q : 0,
+            CgroupFiles.ReadULong(Path.Combine(dir, "cpu.shares")) ?? 0);
+    }
 
-        if ((parts & CgroupStatsParts.Hugetlb) != 0 && _hugetlb != null)
-        {
-            var dir = Join(_hugetlb, cgroupPath);
-            stats = stats with
-            {
-                Hugetlb = [.. _hugePageSizes.Select(size => new HugetlbUsage(size,
-                    CgroupFiles.ReadULong(Path.Combine(dir, $"hugetlb.{size}.usage_in_bytes")) ?? 0,
-                    CgroupFiles.ReadULong(Path.Combine(dir, $"hugetlb.{size}.max_usage_in_bytes")) ?? 0))],
-            };
-        }
+    static PidsStats ReadPids(string dir) =>
+        new(CgroupFiles.ReadULong(Path.Combine(dir, "pids.current")) ?? 0, CgroupFiles.Limit(CgroupFiles.ReadULong(Path.Combine(dir, "pids.max"))));
 
-        if ((parts & CgroupStatsParts.Pressure) != 0 && _unified != null)
-        {
-            var dir = Join(_unified, cgroupPath);
-            if (Directory.Exists(dir))
-            {
-                var (cpu, mem, io) = ReadPressure(dir);
-                stats = stats with { CpuPressure = cpu, MemoryPressure = mem, IoPressure = io };
-            }
-        }
-        return stats;
+    /// <summary>Bytes and operations per device from the recursive blkio throttle counters.</summary>
+    static IReadOnlyList<BlockDeviceIo> ReadBlockIo(string dir) => CgroupFiles.ParseBlkioV1(
+        CgroupFiles.Read(Path.Combine(dir, "blkio.throttle.io_service_bytes_recursive")),
+        CgroupFiles.Read(Path.Combine(dir, "blkio.throttle.io_serviced_recursive")));
+
+    /// <summary>Usage and peak of each page size the hugetlb hierarchy offers.</summary>
+    static IReadOnlyList<HugetlbUsage> ReadHugetlb(string dir, string[] pageSizes) =>
+        [.. pageSizes.Select(size => new HugetlbUsage(size,
+            CgroupFiles.ReadULong(Path.Combine(dir, $"hugetlb.{size}.usage_in_bytes")) ?? 0,
+            CgroupFiles.ReadULong(Path.Combine(dir, $"hugetlb.{size}.max_usage_in_bytes")) ?? 0))];
+
+    /// <summary>PSI from the hybrid host's cgroup2 mirror of the cgroup, when that directory exists.</summary>
+    static CgroupStats WithPressure(CgroupStats stats, string unifiedDir)
+    {
+        if (!Directory.Exists(unifiedDir)) return stats;
+        var (cpu, mem, io) = ReadPressure(unifiedDir);
+        return stats with { CpuPressure = cpu, MemoryPressure = mem, IoPressure = io };
     }
 
     MemoryStats? ReadMemory(string dir, CgroupStatsParts parts)

@@ -123,22 +123,35 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
     /// </summary>
     public async Task<ContainerProcess> CreateAsync(ContainerLaunch request, CancellationToken ct = default)
     {
-        var runtime = request.Runtime;
+        PrepareForCreate(request);
+        using var deadline = new CancellationTokenSource(CreateTimeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
+
+        var (readFd, writeFd) = Pipes.Create();
+        using var syncPipe = OpenSyncPipe(readFd, writeFd);
+        await LaunchConmonAsync(request, writeFd, ct).ConfigureAwait(false);
+
+        var conmonPid = ReadConmonPid(request.Bundle) ?? 0;
+        var message = await AwaitSyncMessageAsync(request, syncPipe, conmonPid, linked.Token, ct).ConfigureAwait(false);
+        return new ContainerProcess(PidOf(request, message), conmonPid);
+    }
+
+    /// <summary>Makes the directories conmon writes into and removes what an earlier attempt left (pid files, exit file).</summary>
+    void PrepareForCreate(ContainerLaunch request)
+    {
         Directory.CreateDirectory(ExitDir);
         Directory.CreateDirectory(AttachDir);
         Directory.CreateDirectory(Path.GetDirectoryName(LogPathOf(request))!);
         foreach (var stale in new[] { ContainerPidFile(request.Bundle), ConmonPidFile(request.Bundle), Path.Combine(ExitDir, request.Id) })
             File.Delete(stale);
+    }
 
-        using var deadline = new CancellationTokenSource(CreateTimeout);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
-
-        var (readFd, writeFd) = Pipes.Create();
-        // The read end becomes a managed stream that owns (and closes) the fd.
-        AnonymousPipeClientStream syncPipe;
+    /// <summary>The read end of the sync pipe as a managed stream that owns (and closes) the fd; both fds are closed if that fails.</summary>
+    static AnonymousPipeClientStream OpenSyncPipe(int readFd, int writeFd)
+    {
         try
         {
-            syncPipe = new AnonymousPipeClientStream(PipeDirection.In, new SafePipeHandle(readFd, ownsHandle: true));
+            return new AnonymousPipeClientStream(PipeDirection.In, new SafePipeHandle(readFd, ownsHandle: true));
         }
         catch
         {
@@ -146,7 +159,14 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
             Pipes.Close(writeFd);
             throw;
         }
-        using var _ = syncPipe;
+    }
+
+    /// <summary>
+    /// Runs conmon with the sync pipe's write end (which it hands to its daemon) and closes our copy of that end
+    /// whatever happens; throws <see cref="RuntimeCreateException"/> when conmon cannot run or exits non-zero.
+    /// </summary>
+    async Task LaunchConmonAsync(ContainerLaunch request, int writeFd, CancellationToken ct)
+    {
         ProcessResult launcher;
         try
         {
@@ -170,21 +190,33 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
         if (launcher.ExitCode != 0)
             throw new RuntimeCreateException(
                 $"conmon for container {request.Id} exited with code {launcher.ExitCode}: {FirstNonEmpty(launcher.Stderr, launcher.Stdout, "(no output)").Trim()}");
+    }
 
-        var conmonPid = ReadConmonPid(request.Bundle) ?? 0;
-        SyncMessage? message;
+    /// <summary>
+    /// Waits for conmon's report on the sync pipe until <paramref name="token"/> (the caller's token linked with the
+    /// create deadline) fires; then kills conmon's daemon and rethrows the caller's cancellation, or throws
+    /// <see cref="RuntimeCreateException"/> when the deadline passed.
+    /// </summary>
+    async Task<SyncMessage?> AwaitSyncMessageAsync(ContainerLaunch request, Stream syncPipe, int conmonPid, CancellationToken token,
+        CancellationToken ct)
+    {
         try
         {
-            message = await ReadSyncMessageAsync(syncPipe, linked.Token).ConfigureAwait(false);
+            return await ReadSyncMessageAsync(syncPipe, token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             if (conmonPid > 0) ProcessControl.Signal(conmonPid, ProcessControl.SIGKILL);
             if (ct.IsCancellationRequested) throw;
             throw new RuntimeCreateException(
-                $"{runtime.HandlerName}: creating container {request.Id} did not finish within {CreateTimeout.TotalSeconds:0}s; conmon {conmonPid} killed");
+                $"{request.Runtime.HandlerName}: creating container {request.Id} did not finish within {CreateTimeout.TotalSeconds:0}s; conmon {conmonPid} killed");
         }
+    }
 
+    /// <summary>The container pid conmon reported; throws <see cref="RuntimeCreateException"/> with the runtime's message when there is none.</summary>
+    static int PidOf(ContainerLaunch request, SyncMessage? message)
+    {
+        var runtime = request.Runtime;
         if (message is null)
             throw new RuntimeCreateException(
                 $"{runtime.HandlerName}: creating container {request.Id} failed: conmon exited without reporting a pid");
@@ -192,7 +224,7 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
         if (pid <= 0)
             throw new RuntimeCreateException(
                 $"{runtime.HandlerName}: creating container {request.Id} failed: {FirstNonEmpty(message.Message?.Trim(), "no message from the runtime")}");
-        return new ContainerProcess(pid, conmonPid);
+        return pid;
     }
 
     /// <summary>

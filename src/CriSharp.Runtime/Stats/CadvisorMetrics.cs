@@ -114,93 +114,123 @@ public static class CadvisorMetrics
         ProcessSnapshot? procs, long now)
     {
         var list = new List<MetricSample>(64);
-        string[] baseValues = [c.CgroupPath, c.Id, c.Spec.Image];
-        var ts = s?.Timestamp ?? now;
-        void Add(string name, ulong value, long at, params string[] extra) =>
-            list.Add(new MetricSample(name, Kinds[name], extra.Length == 0 ? baseValues : [.. baseValues, .. extra], value, at));
-
-        Add("container_last_seen", (ulong)(now / 1_000_000_000), now);
-        Add("container_start_time_seconds", (ulong)((c.StartedAt > 0 ? c.StartedAt : c.CreatedAt) / 1_000_000_000), now);
-        if (layer != null)
-        {
-            Add("container_fs_usage_bytes", layer.Bytes, layer.Timestamp, fs.Device);
-            Add("container_fs_limit_bytes", fs.TotalBytes, layer.Timestamp, fs.Device);
-            Add("container_fs_inodes_total", fs.TotalInodes, layer.Timestamp, fs.Device);
-            Add("container_fs_inodes_free", fs.FreeInodes, layer.Timestamp, fs.Device);
-        }
+        var samples = new ContainerSamples(list, [c.CgroupPath, c.Id, c.Spec.Image]);
+        samples.Add("container_last_seen", (ulong)(now / 1_000_000_000), now);
+        samples.Add("container_start_time_seconds", (ulong)((c.StartedAt > 0 ? c.StartedAt : c.CreatedAt) / 1_000_000_000), now);
+        if (layer != null) AddLayer(samples, layer, fs);
         if (s == null) return list;
 
-        if (s.Cpu is { } cpu)
-        {
-            Add("container_cpu_usage_seconds_total", cpu.UsageNanos / 1_000_000_000, ts, "total");
-            Add("container_cpu_user_seconds_total", cpu.UserNanos / 1_000_000_000, ts);
-            Add("container_cpu_system_seconds_total", cpu.SystemNanos / 1_000_000_000, ts);
-            Add("container_cpu_cfs_periods_total", cpu.Periods, ts);
-            Add("container_cpu_cfs_throttled_periods_total", cpu.ThrottledPeriods, ts);
-            Add("container_cpu_cfs_throttled_seconds_total", cpu.ThrottledNanos / 1_000_000_000, ts);
-        }
-        if (s.CpuSpec is { } spec)
-        {
-            Add("container_spec_cpu_period", spec.PeriodMicros, ts);
-            Add("container_spec_cpu_shares", spec.Shares, ts);
-            if (spec.QuotaMicros > 0) Add("container_spec_cpu_quota", spec.QuotaMicros, ts);
-        }
-        if (s.Memory is { } m)
-        {
-            Add("container_memory_cache", m.Cache, ts);
-            Add("container_memory_rss", m.Rss, ts);
-            Add("container_memory_kernel_usage", m.KernelUsage, ts);
-            Add("container_memory_mapped_file", m.MappedFile, ts);
-            Add("container_memory_swap", m.Swap, ts);
-            Add("container_memory_failcnt", m.Failcnt, ts);
-            Add("container_memory_usage_bytes", m.Usage, ts);
-            Add("container_memory_max_usage_bytes", m.MaxUsage, ts);
-            Add("container_memory_working_set_bytes", m.WorkingSet, ts);
-            Add("container_memory_failures_total", m.PageFaults, ts, "pgfault", "container");
-            Add("container_memory_failures_total", m.MajorPageFaults, ts, "pgmajfault", "container");
-            Add("container_memory_failures_total", m.HierarchyPageFaults, ts, "pgfault", "hierarchy");
-            Add("container_memory_failures_total", m.HierarchyMajorPageFaults, ts, "pgmajfault", "hierarchy");
-            Add("container_oom_events_total", m.OomKills, ts);
-            Add("container_spec_memory_limit_bytes", m.Limit, ts);
-            Add("container_spec_memory_reservation_limit_bytes", m.Reservation, ts);
-            Add("container_spec_memory_swap_limit_bytes", m.SwapLimit, ts);
-        }
-        foreach (var h in s.Hugetlb)
-        {
-            Add("container_hugetlb_usage_bytes", h.Usage, ts, h.PageSize);
-            Add("container_hugetlb_max_usage_bytes", h.MaxUsage, ts, h.PageSize);
-        }
-        foreach (var d in s.BlockIo)
-        {
-            var device = DeviceName(d.Major, d.Minor);
-            var major = d.Major.ToString(CultureInfo.InvariantCulture);
-            var minor = d.Minor.ToString(CultureInfo.InvariantCulture);
-            Add("container_fs_reads_bytes_total", d.ReadBytes, ts, device);
-            Add("container_fs_writes_bytes_total", d.WriteBytes, ts, device);
-            Add("container_fs_reads_total", d.Reads, ts, device);
-            Add("container_fs_writes_total", d.Writes, ts, device);
-            Add("container_blkio_device_usage_total", d.ReadBytes, ts, device, major, minor, "Read");
-            Add("container_blkio_device_usage_total", d.WriteBytes, ts, device, major, minor, "Write");
-        }
-        void Psi(string resource, PressureStats? p)
-        {
-            if (p == null) return;
-            if (p.Full is { } full) Add($"container_pressure_{resource}_stalled_seconds_total", full.TotalMicros / 1_000_000, ts);
-            if (p.Some is { } some) Add($"container_pressure_{resource}_waiting_seconds_total", some.TotalMicros / 1_000_000, ts);
-        }
-        Psi("cpu", s.CpuPressure);
-        Psi("memory", s.MemoryPressure);
-        Psi("io", s.IoPressure);
-        if (s.Pids is { } pids) Add("container_threads_max", pids.Limit, ts);
-        if (procs != null)
-        {
-            Add("container_processes", (ulong)procs.Processes, ts);
-            Add("container_threads", (ulong)procs.Threads, ts);
-            Add("container_file_descriptors", (ulong)procs.FileDescriptors, ts);
-            Add("container_sockets", (ulong)procs.Sockets, ts);
-            if (procs.MaxOpenFilesSoft is { } nofile) Add("container_ulimits_soft", nofile, ts, "max_open_files");
-        }
+        var ts = s.Timestamp;
+        if (s.Cpu is { } cpu) AddCpu(samples, cpu, ts);
+        if (s.CpuSpec is { } spec) AddCpuSpec(samples, spec, ts);
+        if (s.Memory is { } m) AddMemory(samples, m, ts);
+        foreach (var h in s.Hugetlb) AddHugetlb(samples, h, ts);
+        foreach (var d in s.BlockIo) AddBlockIo(samples, d, ts);
+        AddPressure(samples, "container_pressure_cpu_stalled_seconds_total", "container_pressure_cpu_waiting_seconds_total", s.CpuPressure, ts);
+        AddPressure(samples, "container_pressure_memory_stalled_seconds_total", "container_pressure_memory_waiting_seconds_total", s.MemoryPressure, ts);
+        AddPressure(samples, "container_pressure_io_stalled_seconds_total", "container_pressure_io_waiting_seconds_total", s.IoPressure, ts);
+        if (s.Pids is { } pids) samples.Add("container_threads_max", pids.Limit, ts);
+        if (procs != null) AddProcesses(samples, procs, ts);
         return list;
+    }
+
+    /// <summary>
+    /// Appends samples of one container to its list: the label values are the container's "id", "name" and
+    /// "image", then the metric's own. A sample without extra labels shares the one base array.
+    /// </summary>
+    readonly struct ContainerSamples(List<MetricSample> list, string[] baseValues)
+    {
+        public void Add(string name, ulong value, long at, params string[] extra) =>
+            list.Add(new MetricSample(name, Kinds[name], extra.Length == 0 ? baseValues : [.. baseValues, .. extra], value, at));
+    }
+
+    /// <summary>The writable layer's usage and its file system's size, measured at the layer's timestamp.</summary>
+    static void AddLayer(ContainerSamples samples, LayerUsage layer, LayerFileSystem fs)
+    {
+        samples.Add("container_fs_usage_bytes", layer.Bytes, layer.Timestamp, fs.Device);
+        samples.Add("container_fs_limit_bytes", fs.TotalBytes, layer.Timestamp, fs.Device);
+        samples.Add("container_fs_inodes_total", fs.TotalInodes, layer.Timestamp, fs.Device);
+        samples.Add("container_fs_inodes_free", fs.FreeInodes, layer.Timestamp, fs.Device);
+    }
+
+    /// <summary>CPU time in whole seconds and CFS throttling.</summary>
+    static void AddCpu(ContainerSamples samples, CpuStats cpu, long ts)
+    {
+        samples.Add("container_cpu_usage_seconds_total", cpu.UsageNanos / 1_000_000_000, ts, "total");
+        samples.Add("container_cpu_user_seconds_total", cpu.UserNanos / 1_000_000_000, ts);
+        samples.Add("container_cpu_system_seconds_total", cpu.SystemNanos / 1_000_000_000, ts);
+        samples.Add("container_cpu_cfs_periods_total", cpu.Periods, ts);
+        samples.Add("container_cpu_cfs_throttled_periods_total", cpu.ThrottledPeriods, ts);
+        samples.Add("container_cpu_cfs_throttled_seconds_total", cpu.ThrottledNanos / 1_000_000_000, ts);
+    }
+
+    /// <summary>The CFS settings; the quota only when there is one.</summary>
+    static void AddCpuSpec(ContainerSamples samples, CpuSpec spec, long ts)
+    {
+        samples.Add("container_spec_cpu_period", spec.PeriodMicros, ts);
+        samples.Add("container_spec_cpu_shares", spec.Shares, ts);
+        if (spec.QuotaMicros > 0) samples.Add("container_spec_cpu_quota", spec.QuotaMicros, ts);
+    }
+
+    /// <summary>Memory usage, page faults (own and hierarchical), OOM kills and the memory limits.</summary>
+    static void AddMemory(ContainerSamples samples, MemoryStats m, long ts)
+    {
+        samples.Add("container_memory_cache", m.Cache, ts);
+        samples.Add("container_memory_rss", m.Rss, ts);
+        samples.Add("container_memory_kernel_usage", m.KernelUsage, ts);
+        samples.Add("container_memory_mapped_file", m.MappedFile, ts);
+        samples.Add("container_memory_swap", m.Swap, ts);
+        samples.Add("container_memory_failcnt", m.Failcnt, ts);
+        samples.Add("container_memory_usage_bytes", m.Usage, ts);
+        samples.Add("container_memory_max_usage_bytes", m.MaxUsage, ts);
+        samples.Add("container_memory_working_set_bytes", m.WorkingSet, ts);
+        samples.Add("container_memory_failures_total", m.PageFaults, ts, "pgfault", "container");
+        samples.Add("container_memory_failures_total", m.MajorPageFaults, ts, "pgmajfault", "container");
+        samples.Add("container_memory_failures_total", m.HierarchyPageFaults, ts, "pgfault", "hierarchy");
+        samples.Add("container_memory_failures_total", m.HierarchyMajorPageFaults, ts, "pgmajfault", "hierarchy");
+        samples.Add("container_oom_events_total", m.OomKills, ts);
+        samples.Add("container_spec_memory_limit_bytes", m.Limit, ts);
+        samples.Add("container_spec_memory_reservation_limit_bytes", m.Reservation, ts);
+        samples.Add("container_spec_memory_swap_limit_bytes", m.SwapLimit, ts);
+    }
+
+    /// <summary>One page size's hugepage usage and peak.</summary>
+    static void AddHugetlb(ContainerSamples samples, HugetlbUsage h, long ts)
+    {
+        samples.Add("container_hugetlb_usage_bytes", h.Usage, ts, h.PageSize);
+        samples.Add("container_hugetlb_max_usage_bytes", h.MaxUsage, ts, h.PageSize);
+    }
+
+    /// <summary>One block device's bytes and operations, by device name and as blkio usage by major:minor.</summary>
+    static void AddBlockIo(ContainerSamples samples, BlockDeviceIo d, long ts)
+    {
+        var device = DeviceName(d.Major, d.Minor);
+        var major = d.Major.ToString(CultureInfo.InvariantCulture);
+        var minor = d.Minor.ToString(CultureInfo.InvariantCulture);
+        samples.Add("container_fs_reads_bytes_total", d.ReadBytes, ts, device);
+        samples.Add("container_fs_writes_bytes_total", d.WriteBytes, ts, device);
+        samples.Add("container_fs_reads_total", d.Reads, ts, device);
+        samples.Add("container_fs_writes_total", d.Writes, ts, device);
+        samples.Add("container_blkio_device_usage_total", d.ReadBytes, ts, device, major, minor, "Read");
+        samples.Add("container_blkio_device_usage_total", d.WriteBytes, ts, device, major, minor, "Write");
+    }
+
+    /// <summary>One resource's PSI stall times in whole seconds: "full" as stalled, "some" as waiting.</summary>
+    static void AddPressure(ContainerSamples samples, string stalledName, string waitingName, PressureStats? p, long ts)
+    {
+        if (p == null) return;
+        if (p.Full is { } full) samples.Add(stalledName, full.TotalMicros / 1_000_000, ts);
+        if (p.Some is { } some) samples.Add(waitingName, some.TotalMicros / 1_000_000, ts);
+    }
+
+    /// <summary>What /proc counted for the container's processes, and their soft open-files limit when known.</summary>
+    static void AddProcesses(ContainerSamples samples, ProcessSnapshot procs, long ts)
+    {
+        samples.Add("container_processes", (ulong)procs.Processes, ts);
+        samples.Add("container_threads", (ulong)procs.Threads, ts);
+        samples.Add("container_file_descriptors", (ulong)procs.FileDescriptors, ts);
+        samples.Add("container_sockets", (ulong)procs.Sockets, ts);
+        if (procs.MaxOpenFilesSoft is { } nofile) samples.Add("container_ulimits_soft", nofile, ts, "max_open_files");
     }
 
     /// <summary>The pod-level metrics: its network namespace's interfaces (labelled with the pod cgroup and id).</summary>
