@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CriSharp.Model;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Serilog;
@@ -8,7 +9,7 @@ namespace CriSharp.Cri;
 
 /// <summary>
 /// One log line per CRI call (method, call id, duration, status) at Debug; failures at Warning
-/// (caller's fault) or Error (ours). Unexpected exceptions become INTERNAL with their message.
+/// (caller's fault) or Error (ours); the status itself comes from <see cref="ErrorMapping"/>.
 /// </summary>
 public sealed class CallLoggingInterceptor(ILogger logger) : Interceptor
 {
@@ -51,14 +52,8 @@ public sealed class CallLoggingInterceptor(ILogger logger) : Interceptor
 
     RpcException Fail(ServerCallContext context, long id, Stopwatch sw, Exception e)
     {
-        var rpc = e switch
-        {
-            RpcException r => r,
-            OperationCanceledException when context.CancellationToken.IsCancellationRequested =>
-                new RpcException(new Status(StatusCode.Cancelled, "call cancelled by the client")),
-            _ => new RpcException(new Status(StatusCode.Internal, $"{context.Method}: {e.Message}")),
-        };
-        Done(context.Method, id, sw, rpc.StatusCode, rpc.Status.Detail, e is RpcException ? null : e);
+        var rpc = ErrorMapping.ToRpc(e, context);
+        Done(context.Method, id, sw, rpc.StatusCode, rpc.Status.Detail, e is RpcException or CriSharpException ? null : e);
         return rpc;
     }
 

@@ -2,6 +2,7 @@ using CriSharp.Images.Content;
 using CriSharp.Images.Layers;
 using CriSharp.Images.References;
 using CriSharp.Images.Registry;
+using CriSharp.Model;
 using Grpc.Core;
 
 namespace CriSharp.Cri;

@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -12,8 +13,8 @@ public sealed partial class ImageService
         // volume's may not (as CRI-O, whose storage refuses images in use): it would vanish from ListImages while
         // mounted, and kubelet's image GC skips images its pods' volumes use, so only a person asks for it.
         if (record != null && images.VolumeUserOf(record.Id) is { } user)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"image.image: {request.Image.Image} is mounted as an image volume by container {user}; remove the container first"));
+            throw new CriSharpException(ErrorKind.FailedPrecondition,
+                $"image.image: {request.Image.Image} is mounted as an image volume by container {user}; remove the container first");
         // Idempotent: removing an image that is not there is success, as kubelet retries expect.
         if (record != null && images.Remove(record.Id))
             images.CollectGarbage();

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CriSharp.Images;
+using CriSharp.Model;
 using Grpc.Core;
 
 namespace CriSharp.Cri;
@@ -11,7 +12,7 @@ public sealed partial class ImageService(ImagePuller puller, ImageStore images, 
     {
         var image = spec?.Image ?? "";
         if (string.IsNullOrWhiteSpace(image))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{field} is required"));
+            throw CriSharpException.Required(field);
         return image;
     }
 

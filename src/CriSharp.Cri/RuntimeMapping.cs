@@ -181,8 +181,8 @@ static class RuntimeMapping
         if (legacyPath is "unconfined" or "runtime/default" or "docker/default") return ToProfile(null, legacyPath);
         if (legacyPath.StartsWith("localhost/", StringComparison.Ordinal) && Path.IsPathRooted(legacyPath["localhost/".Length..]))
             return new ProfileSpec(ProfileKind.Localhost, legacyPath["localhost/".Length..]);
-        throw new Grpc.Core.RpcException(new Grpc.Core.Status(Grpc.Core.StatusCode.InvalidArgument,
-            $"{field}: '{legacyPath}' is not one of runtime/default, docker/default, unconfined or localhost/<absolute path>"));
+        throw new CriSharpException(ErrorKind.InvalidArgument,
+            $"{field}: '{legacyPath}' is not one of runtime/default, docker/default, unconfined or localhost/<absolute path>");
     }
 
     /// <summary>CRI's Signal enum name ("SIGRTMINPLUS3") as a signal name the engine parses ("SIGRTMIN+3"); "" for the default.</summary>

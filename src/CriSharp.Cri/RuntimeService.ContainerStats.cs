@@ -8,7 +8,7 @@ public sealed partial class RuntimeService
     public override async Task<ContainerStatsResponse> ContainerStats(ContainerStatsRequest request, ServerCallContext context)
     {
         var id = RequireId(request.ContainerId, "container_id");
-        var sample = await Engine(() => stats.ContainerStatsAsync(id, context.CancellationToken));
+        var sample = await stats.ContainerStatsAsync(id, context.CancellationToken);
         return new ContainerStatsResponse { Stats = StatsMapping.Container(sample, containers.ContainersLayerDir) };
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -9,7 +10,7 @@ public sealed partial class RuntimeService
     public override Task<ContainerStatusResponse> ContainerStatus(ContainerStatusRequest request, ServerCallContext context)
     {
         var id = RequireId(request.ContainerId, "container_id");
-        var c = containers.Find(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"container {id} not found"));
+        var c = containers.Find(id) ?? throw new CriSharpException(ErrorKind.NotFound, $"container {id} not found");
         var status = StatusMapping.Container(c);
         // A container whose handler went away keeps its last known state; say so rather than let it look current.
         if (c.State is Model.ContainerState.Created or Model.ContainerState.Running

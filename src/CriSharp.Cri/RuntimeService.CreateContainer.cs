@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -5,19 +6,16 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<CreateContainerResponse> CreateContainer(CreateContainerRequest request, ServerCallContext context)
+    public override async Task<CreateContainerResponse> CreateContainer(CreateContainerRequest request, ServerCallContext context)
     {
         var sandboxId = RequireId(request.PodSandboxId, "pod_sandbox_id");
         if (request.Config?.Metadata == null)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "config.metadata is required"));
+            throw CriSharpException.Required("config.metadata");
         if (string.IsNullOrWhiteSpace(request.Config.Image?.Image))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "config.image.image is required"));
+            throw CriSharpException.Required("config.image.image");
         var spec = RuntimeMapping.ToContainerSpec(request.Config);
-        return Engine(async () =>
-        {
-            await RequireRecursiveReadOnlyAsync(sandboxId, spec);
-            return new CreateContainerResponse { ContainerId = (await containers.CreateAsync(sandboxId, spec, context.CancellationToken)).Id };
-        });
+        await RequireRecursiveReadOnlyAsync(sandboxId, spec);
+        return new CreateContainerResponse { ContainerId = (await containers.CreateAsync(sandboxId, spec, context.CancellationToken)).Id };
     }
 
     /// <summary>A recursive read-only mount on a handler whose probe found none would silently be only read-only.</summary>
@@ -26,7 +24,7 @@ public sealed partial class RuntimeService
         if (!spec.Mounts.Any(m => m.RecursiveReadOnly) || sandboxes.Find(sandboxId) is not { } pod) return;
         var handler = pod.RuntimeHandler.Length > 0 ? pod.RuntimeHandler : config.Current.DefaultRuntime;
         if (!await handlerFeatures.SupportsRecursiveReadOnlyAsync(handler))
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"config.mounts: runtime handler '{handler}' does not support recursive read-only mounts on this host"));
+            throw new CriSharpException(ErrorKind.FailedPrecondition,
+                $"config.mounts: runtime handler '{handler}' does not support recursive read-only mounts on this host");
     }
 }

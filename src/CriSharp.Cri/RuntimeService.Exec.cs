@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using CriSharp.Streaming;
 using Grpc.Core;
 using Runtime.V1;
@@ -10,7 +11,7 @@ public sealed partial class RuntimeService
     {
         var id = RequireRunningContainer(request.ContainerId);
         if (request.Cmd.Count == 0 || string.IsNullOrEmpty(request.Cmd[0]))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "cmd is required"));
+            throw CriSharpException.Required("cmd");
         RequireStreams(request.Stdin, request.Stdout, request.Stderr, request.Tty);
         var url = IssueStreamingUrl(new ExecSessionRequest(id, [.. request.Cmd], request.Tty, request.Stdin, request.Stdout, request.Stderr));
         return Task.FromResult(new ExecResponse { Url = url });
@@ -20,29 +21,23 @@ public sealed partial class RuntimeService
     string RequireRunningContainer(string containerId)
     {
         var id = RequireId(containerId, "container_id");
-        var container = containers.Find(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"container {id} not found"));
+        var container = containers.Find(id) ?? throw new CriSharpException(ErrorKind.NotFound, $"container {id} not found");
         if (container.State != Model.ContainerState.Running)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"container {id} is {container.State.ToString().ToLowerInvariant()}, not running"));
+            throw new CriSharpException(ErrorKind.FailedPrecondition, $"container {id} is {container.State.ToString().ToLowerInvariant()}, not running");
         return container.Id;
     }
 
     static void RequireStreams(bool stdin, bool stdout, bool stderr, bool tty)
     {
         if (!stdin && !stdout && !stderr)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "one of stdin, stdout and stderr must be set"));
+            throw new CriSharpException(ErrorKind.InvalidArgument, "one of stdin, stdout and stderr must be set");
         if (tty && stderr)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "tty and stderr cannot both be set (a terminal merges stderr into stdout)"));
+            throw new CriSharpException(ErrorKind.InvalidArgument, "tty and stderr cannot both be set (a terminal merges stderr into stdout)");
     }
 
     string IssueStreamingUrl(StreamSessionRequest request)
     {
-        try
-        {
-            return streaming.CreateUrl(request);
-        }
-        catch (StreamingBusyException e)
-        {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
-        }
+        // A full session table throws StreamingBusyException: RESOURCE_EXHAUSTED through the one mapping.
+        return streaming.CreateUrl(request);
     }
 }

@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using Google.Protobuf;
 using Grpc.Core;
 using Runtime.V1;
@@ -6,23 +7,20 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<ExecSyncResponse> ExecSync(ExecSyncRequest request, ServerCallContext context)
+    public override async Task<ExecSyncResponse> ExecSync(ExecSyncRequest request, ServerCallContext context)
     {
         var id = RequireId(request.ContainerId, "container_id");
         if (request.Cmd.Count == 0)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "cmd is required"));
+            throw CriSharpException.Required("cmd");
         if (request.Timeout < 0)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "timeout must not be negative"));
-        return Engine(async () =>
+            throw new CriSharpException(ErrorKind.InvalidArgument, "timeout must not be negative");
+        var r = await execSync.RunAsync(id, request.Cmd, TimeSpan.FromSeconds(request.Timeout), context.CancellationToken);
+        // The buffers are ours alone: wrap them instead of copying up to 2 × 16 MiB.
+        return new ExecSyncResponse
         {
-            var r = await execSync.RunAsync(id, request.Cmd, TimeSpan.FromSeconds(request.Timeout), context.CancellationToken);
-            // The buffers are ours alone: wrap them instead of copying up to 2 × 16 MiB.
-            return new ExecSyncResponse
-            {
-                Stdout = UnsafeByteOperations.UnsafeWrap(r.Stdout),
-                Stderr = UnsafeByteOperations.UnsafeWrap(r.Stderr),
-                ExitCode = r.ExitCode,
-            };
-        });
+            Stdout = UnsafeByteOperations.UnsafeWrap(r.Stdout),
+            Stderr = UnsafeByteOperations.UnsafeWrap(r.Stderr),
+            ExitCode = r.ExitCode,
+        };
     }
 }

@@ -20,9 +20,10 @@ public sealed partial class RuntimeService
             await foreach (var e in subscription.Reader.ReadAllAsync(context.CancellationToken))
                 await responseStream.WriteAsync(StatusMapping.Event(e), context.CancellationToken);
         }
-        catch (Exception e) when (e is ContainerEventOverflowException || e is ChannelClosedException { InnerException: ContainerEventOverflowException })
+        catch (ChannelClosedException e) when (e.InnerException is ContainerEventOverflowException overflow)
         {
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, (e as ContainerEventOverflowException ?? e.InnerException!).Message));
+            // RESOURCE_EXHAUSTED through the one mapping, as when the overflow is thrown directly.
+            throw overflow;
         }
     }
 }

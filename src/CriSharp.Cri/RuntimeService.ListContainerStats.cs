@@ -20,7 +20,7 @@ public sealed partial class RuntimeService
             .Where(c => f == null || string.IsNullOrEmpty(f.PodSandboxId) || c.SandboxId.StartsWith(f.PodSandboxId, StringComparison.Ordinal))
             .Where(c => RuntimeMapping.Matches(c.Spec.Labels, f?.LabelSelector))
             .OrderBy(c => c.CreatedAt)];
-        var samples = await Engine(() => stats.ContainerStatsAsync(selected, ct));
+        var samples = await stats.ContainerStatsAsync(selected, ct);
         var mountpoint = containers.ContainersLayerDir;
         return samples.Select(s => StatsMapping.Container(s, mountpoint));
     }

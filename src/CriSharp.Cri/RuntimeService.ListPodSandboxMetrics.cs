@@ -7,7 +7,7 @@ public sealed partial class RuntimeService
 {
     public override async Task<ListPodSandboxMetricsResponse> ListPodSandboxMetrics(ListPodSandboxMetricsRequest request, ServerCallContext context)
     {
-        var sets = await Engine(() => stats.PodMetricsAsync(context.CancellationToken));
+        var sets = await stats.PodMetricsAsync(context.CancellationToken);
         var response = new ListPodSandboxMetricsResponse();
         response.PodMetrics.AddRange(sets.Select(StatsMapping.PodMetrics));
         return response;

@@ -19,7 +19,7 @@ public sealed partial class RuntimeService
             .Where(p => f == null || string.IsNullOrEmpty(f.Id) || p.Id.StartsWith(f.Id, StringComparison.Ordinal))
             .Where(p => RuntimeMapping.Matches(p.Spec.Labels, f?.LabelSelector))
             .OrderBy(p => p.CreatedAt)];
-        var samples = await Engine(() => stats.PodStatsAsync(selected, ct));
+        var samples = await stats.PodStatsAsync(selected, ct);
         var mountpoint = containers.ContainersLayerDir;
         return samples.Select(s => StatsMapping.Pod(s, mountpoint));
     }

@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -8,5 +9,5 @@ public sealed partial class RuntimeService
 {
     // Not planned: checkpoint/restore needs CRIU, which CriSharp does not drive.
     public override Task<CheckpointContainerResponse> CheckpointContainer(CheckpointContainerRequest request, ServerCallContext context) =>
-        throw new RpcException(new Status(StatusCode.Unimplemented, "CheckpointContainer is not supported by crisharp (no CRIU support)"));
+        throw new CriSharpException(ErrorKind.Unimplemented, "CheckpointContainer is not supported by crisharp (no CRIU support)");
 }

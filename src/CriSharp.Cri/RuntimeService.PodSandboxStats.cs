@@ -8,7 +8,7 @@ public sealed partial class RuntimeService
     public override async Task<PodSandboxStatsResponse> PodSandboxStats(PodSandboxStatsRequest request, ServerCallContext context)
     {
         var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
-        var sample = await Engine(() => stats.PodStatsAsync(id, context.CancellationToken));
+        var sample = await stats.PodStatsAsync(id, context.CancellationToken);
         return new PodSandboxStatsResponse { Stats = StatsMapping.Pod(sample, containers.ContainersLayerDir) };
     }
 }

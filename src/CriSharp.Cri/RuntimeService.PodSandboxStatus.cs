@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -9,7 +10,7 @@ public sealed partial class RuntimeService
     public override Task<PodSandboxStatusResponse> PodSandboxStatus(PodSandboxStatusRequest request, ServerCallContext context)
     {
         var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
-        var pod = sandboxes.Find(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"pod sandbox {id} not found"));
+        var pod = sandboxes.Find(id) ?? throw new CriSharpException(ErrorKind.NotFound, $"pod sandbox {id} not found");
         var status = StatusMapping.PodSandbox(pod);
         var response = new PodSandboxStatusResponse { Status = status, Timestamp = CriSharp.Model.Naming.NowNanos() };
         // kubelet's evented PLEG takes the pod's container statuses from here when timestamp is set.

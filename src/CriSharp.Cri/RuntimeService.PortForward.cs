@@ -10,12 +10,12 @@ public sealed partial class RuntimeService
     public override Task<PortForwardResponse> PortForward(PortForwardRequest request, ServerCallContext context)
     {
         var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
-        var pod = sandboxes.Find(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"pod sandbox {id} not found"));
+        var pod = sandboxes.Find(id) ?? throw new CriSharpException(ErrorKind.NotFound, $"pod sandbox {id} not found");
         if (pod.State != SandboxState.Ready)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"pod sandbox {id} is not ready"));
+            throw new CriSharpException(ErrorKind.FailedPrecondition, $"pod sandbox {id} is not ready");
         foreach (var port in request.Port)
             if (port is < 1 or > 65535)
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"port {port} is not between 1 and 65535"));
+                throw new CriSharpException(ErrorKind.InvalidArgument, $"port {port} is not between 1 and 65535");
         var url = IssueStreamingUrl(new PortForwardSessionRequest(pod.Id, [.. request.Port]));
         return Task.FromResult(new PortForwardResponse { Url = url });
     }

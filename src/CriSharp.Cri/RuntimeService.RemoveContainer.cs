@@ -5,13 +5,10 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<RemoveContainerResponse> RemoveContainer(RemoveContainerRequest request, ServerCallContext context)
+    public override async Task<RemoveContainerResponse> RemoveContainer(RemoveContainerRequest request, ServerCallContext context)
     {
         var id = RequireId(request.ContainerId, "container_id");
-        return Engine(async () =>
-        {
-            await containers.RemoveAsync(id, context.CancellationToken);
-            return new RemoveContainerResponse();
-        });
+        await containers.RemoveAsync(id, context.CancellationToken);
+        return new RemoveContainerResponse();
     }
 }

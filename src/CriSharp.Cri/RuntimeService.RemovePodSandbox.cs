@@ -5,13 +5,10 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<RemovePodSandboxResponse> RemovePodSandbox(RemovePodSandboxRequest request, ServerCallContext context)
+    public override async Task<RemovePodSandboxResponse> RemovePodSandbox(RemovePodSandboxRequest request, ServerCallContext context)
     {
         var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
-        return Engine(async () =>
-        {
-            await pods.RemoveAsync(id, context.CancellationToken);
-            return new RemovePodSandboxResponse();
-        });
+        await pods.RemoveAsync(id, context.CancellationToken);
+        return new RemovePodSandboxResponse();
     }
 }

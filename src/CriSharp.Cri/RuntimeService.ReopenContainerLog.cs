@@ -5,13 +5,10 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<ReopenContainerLogResponse> ReopenContainerLog(ReopenContainerLogRequest request, ServerCallContext context)
+    public override async Task<ReopenContainerLogResponse> ReopenContainerLog(ReopenContainerLogRequest request, ServerCallContext context)
     {
         var id = RequireId(request.ContainerId, "container_id");
-        return Engine(async () =>
-        {
-            await containers.ReopenLogAsync(id, context.CancellationToken);
-            return new ReopenContainerLogResponse();
-        });
+        await containers.ReopenLogAsync(id, context.CancellationToken);
+        return new ReopenContainerLogResponse();
     }
 }

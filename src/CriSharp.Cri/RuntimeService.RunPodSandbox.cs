@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -5,11 +6,11 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<RunPodSandboxResponse> RunPodSandbox(RunPodSandboxRequest request, ServerCallContext context)
+    public override async Task<RunPodSandboxResponse> RunPodSandbox(RunPodSandboxRequest request, ServerCallContext context)
     {
         if (request.Config?.Metadata == null)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "config.metadata is required"));
+            throw CriSharpException.Required("config.metadata");
         var spec = RuntimeMapping.ToSandboxSpec(request.Config, request.RuntimeHandler);
-        return Engine(async () => new RunPodSandboxResponse { PodSandboxId = (await pods.RunAsync(spec, context.CancellationToken)).Id });
+        return new RunPodSandboxResponse { PodSandboxId = (await pods.RunAsync(spec, context.CancellationToken)).Id };
     }
 }

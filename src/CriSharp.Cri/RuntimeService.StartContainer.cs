@@ -5,13 +5,10 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<StartContainerResponse> StartContainer(StartContainerRequest request, ServerCallContext context)
+    public override async Task<StartContainerResponse> StartContainer(StartContainerRequest request, ServerCallContext context)
     {
         var id = RequireId(request.ContainerId, "container_id");
-        return Engine(async () =>
-        {
-            await containers.StartAsync(id, context.CancellationToken);
-            return new StartContainerResponse();
-        });
+        await containers.StartAsync(id, context.CancellationToken);
+        return new StartContainerResponse();
     }
 }

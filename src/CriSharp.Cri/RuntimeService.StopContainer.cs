@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -5,17 +6,14 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<StopContainerResponse> StopContainer(StopContainerRequest request, ServerCallContext context)
+    public override async Task<StopContainerResponse> StopContainer(StopContainerRequest request, ServerCallContext context)
     {
         var id = RequireId(request.ContainerId, "container_id");
         if (request.Timeout < 0)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "timeout must not be negative"));
-        return Engine(async () =>
-        {
-            // Stop is idempotent, also for a container that is already gone.
-            if (containers.Find(id) != null)
-                await containers.StopAsync(id, request.Timeout, context.CancellationToken);
-            return new StopContainerResponse();
-        });
+            throw new CriSharpException(ErrorKind.InvalidArgument, "timeout must not be negative");
+        // Stop is idempotent, also for a container that is already gone.
+        if (containers.Find(id) != null)
+            await containers.StopAsync(id, request.Timeout, context.CancellationToken);
+        return new StopContainerResponse();
     }
 }

@@ -5,13 +5,10 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<StopPodSandboxResponse> StopPodSandbox(StopPodSandboxRequest request, ServerCallContext context)
+    public override async Task<StopPodSandboxResponse> StopPodSandbox(StopPodSandboxRequest request, ServerCallContext context)
     {
         var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
-        return Engine(async () =>
-        {
-            await pods.StopAsync(id, context.CancellationToken);
-            return new StopPodSandboxResponse();
-        });
+        await pods.StopAsync(id, context.CancellationToken);
+        return new StopPodSandboxResponse();
     }
 }

@@ -7,7 +7,7 @@ public sealed partial class RuntimeService
 {
     public override async Task StreamPodSandboxMetrics(StreamPodSandboxMetricsRequest request, IServerStreamWriter<StreamPodSandboxMetricsResponse> responseStream, ServerCallContext context)
     {
-        var sets = await Engine(() => stats.PodMetricsAsync(context.CancellationToken));
+        var sets = await stats.PodMetricsAsync(context.CancellationToken);
         foreach (var batch in sets.Chunk(StreamBatch))
         {
             var response = new StreamPodSandboxMetricsResponse();

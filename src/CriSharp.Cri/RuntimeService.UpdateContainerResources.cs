@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -5,16 +6,13 @@ namespace CriSharp.Cri;
 
 public sealed partial class RuntimeService
 {
-    public override Task<UpdateContainerResourcesResponse> UpdateContainerResources(UpdateContainerResourcesRequest request, ServerCallContext context)
+    public override async Task<UpdateContainerResourcesResponse> UpdateContainerResources(UpdateContainerResourcesRequest request, ServerCallContext context)
     {
         var id = RequireId(request.ContainerId, "container_id");
         if (request.Linux == null)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, "linux resources are required"));
+            throw new CriSharpException(ErrorKind.InvalidArgument, "linux resources are required");
         var resources = RuntimeMapping.ToResources(request.Linux);
-        return Engine(async () =>
-        {
-            await containers.UpdateResourcesAsync(id, resources, context.CancellationToken);
-            return new UpdateContainerResourcesResponse();
-        });
+        await containers.UpdateResourcesAsync(id, resources, context.CancellationToken);
+        return new UpdateContainerResourcesResponse();
     }
 }

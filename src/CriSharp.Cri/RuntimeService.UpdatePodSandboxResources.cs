@@ -10,10 +10,7 @@ public sealed partial class RuntimeService
         var id = RequireId(request.PodSandboxId, "pod_sandbox_id");
         var overhead = request.Overhead == null ? null : RuntimeMapping.ToResources(request.Overhead);
         var resources = request.Resources == null ? null : RuntimeMapping.ToResources(request.Resources);
-        return Engine(() =>
-        {
-            podResources.Update(id, overhead, resources);
-            return Task.FromResult(new UpdatePodSandboxResourcesResponse());
-        });
+        podResources.Update(id, overhead, resources);
+        return Task.FromResult(new UpdatePodSandboxResourcesResponse());
     }
 }

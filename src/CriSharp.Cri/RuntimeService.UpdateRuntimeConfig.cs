@@ -1,3 +1,4 @@
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -14,7 +15,7 @@ public sealed partial class RuntimeService
         }
         catch (FormatException e)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"runtime_config.network_config.pod_cidr: {e.Message}"));
+            throw CriSharpException.InvalidArgument("runtime_config.network_config.pod_cidr", e.Message);
         }
         return Task.FromResult(new UpdateRuntimeConfigResponse());
     }

@@ -30,23 +30,10 @@ public sealed partial class RuntimeService(
     CriSharp.Streaming.StreamingServer streaming,
     ExecSyncRunner execSync) : global::Runtime.V1.RuntimeService.RuntimeServiceBase
 {
-    /// <summary>Runs an engine call, mapping engine exceptions to the gRPC status they mean.</summary>
-    static async Task<T> Engine<T>(Func<Task<T>> call)
-    {
-        try
-        {
-            return await call();
-        }
-        catch (Exception e) when (RuntimeErrors.ToRpc(e) is { } rpc)
-        {
-            throw rpc;
-        }
-    }
-
     static string RequireId(string id, string field)
     {
         if (string.IsNullOrWhiteSpace(id))
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{field} is required"));
+            throw CriSharpException.Required(field);
         return id;
     }
 }
