@@ -47,7 +47,15 @@ public static class DaemonCommandLine
             FileMustExist: r.GetResult(configFile) is { Implicit: false });
 
         root.SetAction((r, ct) => DaemonHost.RunAsync(Sources(r), ct));
+        root.Subcommands.Add(ConfigCommand(Sources));
+        root.Subcommands.Add(QuarantineCommand(Sources));
+        root.Subcommands.Add(VersionCommand());
+        return root;
+    }
 
+    /// <summary>`config [--default]`: the effective configuration, or every key with its default, as TOML.</summary>
+    static Command ConfigCommand(Func<ParseResult, ConfigSources> sources)
+    {
         var showDefault = new Option<bool>("--default") { Description = "Print every key with its default value and a comment." };
         var config = new Command("config", "Print the effective configuration as TOML.") { showDefault };
         config.SetAction(r =>
@@ -57,30 +65,23 @@ public static class DaemonCommandLine
                 Console.Out.Write(ConfigRenderer.Render(new DaemonConfig(), withComments: true));
                 return 0;
             }
-            try
-            {
-                Console.Out.Write(ConfigRenderer.Render(ConfigLoader.Load(Sources(r)), withComments: false));
-                return 0;
-            }
-            catch (ConfigException e)
-            {
-                Console.Error.WriteLine($"crisharp: invalid configuration: {e.Message}");
+            if (DaemonHost.LoadOrReport(sources(r)) is not { } effective)
                 return 2;
-            }
+            Console.Out.Write(ConfigRenderer.Render(effective, withComments: false));
+            return 0;
         });
-        root.Subcommands.Add(config);
+        return config;
+    }
 
+    /// <summary>`quarantine`: the records recovery moved aside, one a line.</summary>
+    static Command QuarantineCommand(Func<ParseResult, ConfigSources> sources)
+    {
         var quarantine = new Command("quarantine",
             "List the records recovery could not read and moved aside (<root>/quarantine): what they own is left alone until an operator acts.");
         quarantine.SetAction(r =>
         {
-            DaemonConfig effective;
-            try { effective = ConfigLoader.Load(Sources(r)); }
-            catch (ConfigException e)
-            {
-                Console.Error.WriteLine($"crisharp: invalid configuration: {e.Message}");
+            if (DaemonHost.LoadOrReport(sources(r)) is not { } effective)
                 return 2;
-            }
             var q = State.Quarantine.Under(effective.Root);
             var entries = q.List();
             if (entries.Count == 0)
@@ -93,8 +94,11 @@ public static class DaemonCommandLine
                 Console.Out.WriteLine($"{e.Kind}\t{e.Id}\t{e.At.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}\t{e.Reason}\t{e.File}\t{e.From}");
             return 0;
         });
-        root.Subcommands.Add(quarantine);
+        return quarantine;
+    }
 
+    static Command VersionCommand()
+    {
         var version = new Command("version", "Print the version.");
         version.SetAction(_ =>
         {
@@ -102,7 +106,6 @@ public static class DaemonCommandLine
             Console.Out.WriteLine($"CRI API {VersionInfo.CriApiVersion}");
             return 0;
         });
-        root.Subcommands.Add(version);
-        return root;
+        return version;
     }
 }

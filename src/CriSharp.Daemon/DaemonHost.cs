@@ -18,35 +18,91 @@ public static class DaemonHost
 
     public static async Task<int> RunAsync(ConfigSources sources, CancellationToken ct)
     {
-        DaemonConfig config;
-        try
-        {
-            config = ConfigLoader.Load(sources);
-        }
-        catch (ConfigException e)
-        {
-            Console.Error.WriteLine($"crisharp: invalid configuration: {e.Message}");
+        if (LoadOrReport(sources) is not { } config)
             return 2;
-        }
 
         var level = new LoggingLevelSwitch();
         using var logger = Logging.Create(config, level);
         Log.Logger = logger;
+        if (!PrepareSocket(config.Listen, logger))
+            return 1;
+
+        RaiseMinThreads();
+        var live = new LiveConfig(config, sources);
+        await using var app = CreateBuilder(config, live, logger).Build();
+        app.MapGrpcService<RuntimeService>();
+        app.MapGrpcService<ImageService>();
+        // Before recovery, so what recovery records (process failures, OOM kills) is counted.
+        await using var metrics = config.Metrics.Enabled ? await StartMetricsAsync(config.Metrics, logger, ct) : null;
+        if (config.Metrics.Enabled && metrics == null) return 1;
+        await CriServices.RecoverAsync(app.Services, logger);
+
+        // Before the CRI socket: the first Exec the kubelet sends needs the streaming port to build its URL.
+        var streaming = app.Services.GetRequiredService<StreamingServer>();
+        if (!await StartStreamingAsync(streaming, config.Stream, logger, ct))
+            return 1;
+
+        // Before the socket exists: a SIGHUP sent as soon as the socket answers must reload, never kill the daemon.
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
+        {
+            ctx.Cancel = true; // SIGHUP means reload, never exit
+            Reload(live, level, logger);
+        });
+        if (!await StartCriSocketAsync(app, config.Listen, logger, ct))
+            return 1;
+
+        await using var trimmer = new MemoryTrimmer(logger);
+        trimmer.Start();
+        logger.Information("crisharp {Version} serving CRI {ApiVersion} on {Socket} (pid {Pid})",
+            VersionInfo.RuntimeVersion, VersionInfo.CriApiVersion, config.Listen, Environment.ProcessId);
+
+        await app.WaitForShutdownAsync(CancellationToken.None);
+        await streaming.StopAsync(CancellationToken.None);
+        RemoveSocket(config.Listen, logger);
+        logger.Information("crisharp stopped");
+        return 0;
+    }
+
+    /// <summary>The effective configuration loaded from <paramref name="sources"/>, or null once the reason it is invalid is on stderr.</summary>
+    internal static DaemonConfig? LoadOrReport(ConfigSources sources)
+    {
         try
         {
-            SocketGuard.Prepare(config.Listen);
+            return ConfigLoader.Load(sources);
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"crisharp: invalid configuration: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>Readies the CRI socket's path (see <see cref="SocketGuard.Prepare"/>); false, logged, when it cannot be used.</summary>
+    static bool PrepareSocket(string listen, Serilog.ILogger logger)
+    {
+        try
+        {
+            SocketGuard.Prepare(listen);
+            return true;
         }
         catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or LinuxException)
         {
-            logger.Error("crisharp cannot listen on {Socket}: {Reason}", config.Listen, e.Message);
-            return 1;
+            logger.Error("crisharp cannot listen on {Socket}: {Reason}", listen, e.Message);
+            return false;
         }
+    }
 
-        // Create/start paths still block briefly (process spawn lock, cgroup rmdir retries); a larger
-        // minimum keeps a burst of kubelet calls from waiting on the pool's slow thread injection.
+    // Create/start paths still block briefly (process spawn lock, cgroup rmdir retries); a larger
+    // minimum keeps a burst of kubelet calls from waiting on the pool's slow thread injection.
+    static void RaiseMinThreads()
+    {
         ThreadPool.GetMinThreads(out var minWorkers, out var minIo);
         ThreadPool.SetMinThreads(Math.Max(minWorkers, 32), minIo);
-        var live = new LiveConfig(config, sources);
+    }
+
+    /// <summary>The CRI host: Serilog, the shutdown timeout, Kestrel on the Unix socket (HTTP/2 with the authority rewrite) and the CRI services.</summary>
+    static WebApplicationBuilder CreateBuilder(DaemonConfig config, LiveConfig live, Serilog.ILogger logger)
+    {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Host.UseSerilog(logger, dispose: false);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(config.ShutdownTimeoutSeconds));
@@ -60,34 +116,26 @@ public static class DaemonHost
             });
         });
         builder.Services.AddCri(live, logger);
+        return builder;
+    }
 
-        await using var app = builder.Build();
-        app.MapGrpcService<RuntimeService>();
-        app.MapGrpcService<ImageService>();
-        // Before recovery, so what recovery records (process failures, OOM kills) is counted.
-        await using var metrics = config.Metrics.Enabled ? await StartMetricsAsync(config.Metrics, logger, ct) : null;
-        if (config.Metrics.Enabled && metrics == null) return 1;
-        await CriServices.RecoverAsync(app.Services, logger);
-
-        // Before the CRI socket: the first Exec the kubelet sends needs the streaming port to build its URL.
-        var streaming = app.Services.GetRequiredService<StreamingServer>();
+    static async Task<bool> StartStreamingAsync(StreamingServer streaming, StreamConfig config, Serilog.ILogger logger, CancellationToken ct)
+    {
         try
         {
             await streaming.StartAsync(ct);
+            return true;
         }
         catch (Exception e) when (e is IOException or System.Security.Cryptography.CryptographicException or UnauthorizedAccessException)
         {
-            logger.Error("crisharp cannot serve streaming on {Address}:{Port}: {Reason}", config.Stream.Address, config.Stream.Port, e.Message);
-            return 1;
+            logger.Error("crisharp cannot serve streaming on {Address}:{Port}: {Reason}", config.Address, config.Port, e.Message);
+            return false;
         }
+    }
 
-        // Before the socket exists: a SIGHUP sent as soon as the socket answers must reload, never kill the daemon.
-        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, ctx =>
-        {
-            ctx.Cancel = true; // SIGHUP means reload, never exit
-            Reload(live, level, logger);
-        });
-
+    /// <summary>Starts the app, so Kestrel binds the CRI socket, and opens the socket to its group; false, logged, when it cannot bind.</summary>
+    static async Task<bool> StartCriSocketAsync(WebApplication app, string listen, Serilog.ILogger logger, CancellationToken ct)
+    {
         // The socket must never be reachable with looser permissions than 0660, not even briefly.
         var oldMask = ProcessControl.SetUmask(0b001_111_111); // 0177: 0600 at bind, widened to 0660 below
         try
@@ -96,32 +144,27 @@ public static class DaemonHost
         }
         catch (IOException e)
         {
-            logger.Error("crisharp cannot listen on {Socket}: {Reason}", config.Listen, e.Message);
-            return 1;
+            logger.Error("crisharp cannot listen on {Socket}: {Reason}", listen, e.Message);
+            return false;
         }
         finally
         {
             ProcessControl.SetUmask(oldMask);
         }
-        File.SetUnixFileMode(config.Listen, SocketMode);
+        File.SetUnixFileMode(listen, SocketMode);
+        return true;
+    }
 
-        await using var trimmer = new MemoryTrimmer(logger);
-        trimmer.Start();
-        logger.Information("crisharp {Version} serving CRI {ApiVersion} on {Socket} (pid {Pid})",
-            VersionInfo.RuntimeVersion, VersionInfo.CriApiVersion, config.Listen, Environment.ProcessId);
-
-        await app.WaitForShutdownAsync(CancellationToken.None);
-        await streaming.StopAsync(CancellationToken.None);
+    static void RemoveSocket(string listen, Serilog.ILogger logger)
+    {
         try
         {
-            if (FileSystem.GetKind(config.Listen) == FileKind.Socket) File.Delete(config.Listen);
+            if (FileSystem.GetKind(listen) == FileKind.Socket) File.Delete(listen);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            logger.Warning("could not remove socket {Socket}: {Reason}", config.Listen, e.Message);
+            logger.Warning("could not remove socket {Socket}: {Reason}", listen, e.Message);
         }
-        logger.Information("crisharp stopped");
-        return 0;
     }
 
     static async Task<MetricsServer?> StartMetricsAsync(MetricsConfig config, Serilog.ILogger logger, CancellationToken ct)

@@ -72,80 +72,27 @@ internal sealed class HpackDecoder
             HpackHeaderField field;
             if ((first & 0x80) != 0)
             {
-                // Indexed header field.
-                if (!TryReadInteger(block, ref position, 7, out var index) || !TryGetEntry(index, out var entry))
+                if (!TryReadIndexed(block, ref position, out field))
                 {
                     error = "bad indexed header field";
                     return false;
                 }
-
-                field = new HpackHeaderField(entry.Name, entry.Value, false, index <= HpackStaticTable.Count ? index : 0);
             }
             else if ((first & 0xE0) == 0x20)
             {
                 // Dynamic table size update: only before the first field (RFC 7541 section 4.2).
-                if (sawField || !TryReadInteger(block, ref position, 5, out var size) || size > _maxTableSizeLimit)
+                if (sawField || !TryApplySizeUpdate(block, ref position, out var size))
                 {
                     error = "bad dynamic table size update";
                     return false;
                 }
 
-                MaxTableSize = size;
-                Evict(size);
                 sizeUpdates.Add(size);
                 continue;
             }
-            else
+            else if (!TryReadLiteral(block, ref position, first, out field, out error))
             {
-                int prefixBits;
-                bool incremental = false, neverIndexed = false;
-                if ((first & 0xC0) == 0x40)
-                {
-                    prefixBits = 6;
-                    incremental = true;
-                }
-                else
-                {
-                    prefixBits = 4;
-                    neverIndexed = (first & 0xF0) == 0x10;
-                }
-
-                if (!TryReadInteger(block, ref position, prefixBits, out var nameIndex))
-                {
-                    error = "truncated literal header field";
-                    return false;
-                }
-
-                byte[]? name;
-                if (nameIndex == 0)
-                {
-                    if (!TryReadString(block, ref position, out name))
-                    {
-                        error = "bad literal header name";
-                        return false;
-                    }
-                }
-                else if (TryGetEntry(nameIndex, out var nameEntry))
-                {
-                    name = nameEntry.Name;
-                }
-                else
-                {
-                    error = "bad header name index";
-                    return false;
-                }
-
-                if (!TryReadString(block, ref position, out var value))
-                {
-                    error = "bad literal header value";
-                    return false;
-                }
-
-                field = new HpackHeaderField(name!, value!, neverIndexed, 0);
-                if (incremental)
-                {
-                    Insert(field.Name, field.Value);
-                }
+                return false;
             }
 
             sawField = true;
@@ -162,6 +109,84 @@ internal sealed class HpackDecoder
 
         error = null;
         return true;
+    }
+
+    /// <summary>An indexed header field (RFC 7541 section 6.1); its static index is kept so it can be re-encoded as one.</summary>
+    private bool TryReadIndexed(ReadOnlySpan<byte> block, ref int position, out HpackHeaderField field)
+    {
+        if (!TryReadInteger(block, ref position, 7, out var index) || !TryGetEntry(index, out var entry))
+        {
+            field = default;
+            return false;
+        }
+
+        field = new HpackHeaderField(entry.Name, entry.Value, false, index <= HpackStaticTable.Count ? index : 0);
+        return true;
+    }
+
+    /// <summary>A dynamic table size update (RFC 7541 section 6.3): sets the new maximum and evicts down to it.</summary>
+    private bool TryApplySizeUpdate(ReadOnlySpan<byte> block, ref int position, out int size)
+    {
+        if (!TryReadInteger(block, ref position, 5, out size) || size > _maxTableSizeLimit)
+        {
+            return false;
+        }
+
+        MaxTableSize = size;
+        Evict(size);
+        return true;
+    }
+
+    /// <summary>
+    /// A literal header field (RFC 7541 section 6.2) with incremental indexing, without indexing or never indexed,
+    /// told apart by <paramref name="first"/>; one with incremental indexing is added to the dynamic table.
+    /// </summary>
+    private bool TryReadLiteral(ReadOnlySpan<byte> block, ref int position, byte first, out HpackHeaderField field, out string? error)
+    {
+        field = default;
+        var incremental = (first & 0xC0) == 0x40;
+        var neverIndexed = !incremental && (first & 0xF0) == 0x10;
+        if (!TryReadInteger(block, ref position, incremental ? 6 : 4, out var nameIndex))
+        {
+            error = "truncated literal header field";
+            return false;
+        }
+
+        if (!TryReadLiteralName(block, ref position, nameIndex, out var name, out error))
+        {
+            return false;
+        }
+
+        if (!TryReadString(block, ref position, out var value))
+        {
+            error = "bad literal header value";
+            return false;
+        }
+
+        field = new HpackHeaderField(name!, value!, neverIndexed, 0);
+        if (incremental)
+        {
+            Insert(field.Name, field.Value);
+        }
+
+        error = null;
+        return true;
+    }
+
+    /// <summary>A literal field's name: a string of its own when <paramref name="nameIndex"/> is 0, else a table entry's name.</summary>
+    private bool TryReadLiteralName(ReadOnlySpan<byte> block, ref int position, int nameIndex, out byte[]? name, out string? error)
+    {
+        if (nameIndex != 0)
+        {
+            var found = TryGetEntry(nameIndex, out var entry);
+            name = entry.Name;
+            error = found ? null : "bad header name index";
+            return found;
+        }
+
+        var read = TryReadString(block, ref position, out name);
+        error = read ? null : "bad literal header name";
+        return read;
     }
 
     private int Slot(int relative) => ((_newest - relative) % _entries.Length + _entries.Length) % _entries.Length;

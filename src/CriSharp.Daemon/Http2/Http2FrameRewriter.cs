@@ -19,7 +19,7 @@ internal sealed record Http2RewriterLimits(int HeaderTableSize = 4096, int MaxFr
 /// On anything it cannot handle (bad HPACK, protocol violations, non-HTTP/2 bytes) it stops rewriting and
 /// forwards the rest of the stream untouched, leaving the verdict to Kestrel. It never throws on input.
 /// </remarks>
-internal sealed class Http2FrameRewriter
+internal sealed partial class Http2FrameRewriter
 {
     /// <summary>The value written in place of an invalid authority.</summary>
     public static ReadOnlySpan<byte> Replacement => "localhost"u8;
@@ -108,74 +108,85 @@ internal sealed class Http2FrameRewriter
                     return;
 
                 case State.Preface:
-                    {
-                        var expected = Preface[_prefaceMatched..];
-                        var n = Math.Min(expected.Length, input.Length);
-                        if (!input[..n].SequenceEqual(expected[..n]))
-                        {
-                            // Not HTTP/2 with prior knowledge (e.g. HTTP/1.1 on a shared endpoint): hands off.
-                            output.Write(Preface[.._prefaceMatched]);
-                            EnterPassthrough("no HTTP/2 connection preface");
-                            continue;
-                        }
-
-                        _prefaceMatched += n;
-                        input = input[n..];
-                        if (_prefaceMatched == Preface.Length)
-                        {
-                            output.Write(Preface);
-                            _state = State.FrameHeader;
-                        }
-
-                        break;
-                    }
+                    ConsumePreface(ref input, output);
+                    break;
 
                 case State.FrameHeader:
+                    if (Fill(ref input, _frameHeader, ref _frameHeaderFill))
                     {
-                        var n = Math.Min(FrameHeaderLength - _frameHeaderFill, input.Length);
-                        input[..n].CopyTo(_frameHeader.AsSpan(_frameHeaderFill));
-                        _frameHeaderFill += n;
-                        input = input[n..];
-                        if (_frameHeaderFill == FrameHeaderLength)
-                        {
-                            _frameHeaderFill = 0;
-                            OnFrameHeader(output);
-                        }
-
-                        break;
+                        _frameHeaderFill = 0;
+                        OnFrameHeader(output);
                     }
+
+                    break;
 
                 case State.CopyPayload:
-                    {
-                        var n = Math.Min(_payloadRemaining, input.Length);
-                        output.Write(input[..n]);
-                        input = input[n..];
-                        _payloadRemaining -= n;
-                        if (_payloadRemaining == 0)
-                        {
-                            _state = State.FrameHeader;
-                        }
-
-                        break;
-                    }
+                    CopyPayload(ref input, output);
+                    break;
 
                 case State.BufferPayload:
+                    if (Fill(ref input, _payload.AsSpan(0, _payloadLength), ref _payloadFill))
                     {
-                        var n = Math.Min(_payloadLength - _payloadFill, input.Length);
-                        input[..n].CopyTo(_payload.AsSpan(_payloadFill));
-                        _payloadFill += n;
-                        input = input[n..];
-                        if (_payloadFill == _payloadLength)
-                        {
-                            OnHeaderFrame(output);
-                        }
-
-                        break;
+                        OnHeaderFrame(output);
                     }
+
+                    break;
             }
         }
     }
 
+    /// <summary>
+    /// Matches the connection preface and forwards it once whole. On a mismatch it forwards what matched so far and
+    /// passes through from there, leaving <paramref name="input"/> for the passthrough to forward.
+    /// </summary>
+    private void ConsumePreface(ref ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        var expected = Preface[_prefaceMatched..];
+        var n = Math.Min(expected.Length, input.Length);
+        if (!input[..n].SequenceEqual(expected[..n]))
+        {
+            // Not HTTP/2 with prior knowledge (e.g. HTTP/1.1 on a shared endpoint): hands off.
+            output.Write(Preface[.._prefaceMatched]);
+            EnterPassthrough("no HTTP/2 connection preface");
+            return;
+        }
+
+        _prefaceMatched += n;
+        input = input[n..];
+        if (_prefaceMatched == Preface.Length)
+        {
+            output.Write(Preface);
+            _state = State.FrameHeader;
+        }
+    }
+
+    /// <summary>
+    /// Moves bytes from <paramref name="input"/> into <paramref name="buffer"/> after the <paramref name="fill"/> already
+    /// there; true once the buffer is full (a frame header or a header frame's payload is then whole).
+    /// </summary>
+    private static bool Fill(ref ReadOnlySpan<byte> input, Span<byte> buffer, ref int fill)
+    {
+        var n = Math.Min(buffer.Length - fill, input.Length);
+        input[..n].CopyTo(buffer[fill..]);
+        fill += n;
+        input = input[n..];
+        return fill == buffer.Length;
+    }
+
+    /// <summary>Forwards the payload of a frame that is not part of a header block as it arrives.</summary>
+    private void CopyPayload(ref ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        var n = Math.Min(_payloadRemaining, input.Length);
+        output.Write(input[..n]);
+        input = input[n..];
+        _payloadRemaining -= n;
+        if (_payloadRemaining == 0)
+        {
+            _state = State.FrameHeader;
+        }
+    }
+
+    /// <summary>A whole frame header: a frame the rewriter cannot handle ends rewriting, one outside header blocks is copied, a header frame is buffered.</summary>
     private void OnFrameHeader(IBufferWriter<byte> output)
     {
         var length = (_frameHeader[0] << 16) | (_frameHeader[1] << 8) | _frameHeader[2];
@@ -183,25 +194,7 @@ internal sealed class Http2FrameRewriter
         var flags = _frameHeader[4];
         var streamId = (int)(BinaryPrimitives.ReadUInt32BigEndian(_frameHeader.AsSpan(5)) & 0x7FFFFFFF);
 
-        string? violation = null;
-        if (_inBlock && (type != TypeContinuation || streamId != _blockStreamId))
-        {
-            violation = "frame interleaved in a header block";
-        }
-        else if (type == TypeContinuation && !_inBlock)
-        {
-            violation = "CONTINUATION without a header block";
-        }
-        else if (type == TypeHeaders && streamId == 0)
-        {
-            violation = "HEADERS on stream 0";
-        }
-        else if ((type == TypeHeaders || type == TypeContinuation) && length > _maxFrameSize)
-        {
-            violation = "header frame larger than SETTINGS_MAX_FRAME_SIZE";
-        }
-
-        if (violation is not null)
+        if (Violation(type, streamId, length) is { } violation)
         {
             // Kestrel will see the same violation in the untouched bytes and answer it itself.
             GiveUp(violation, output, endHeaders: false);
@@ -217,6 +210,38 @@ internal sealed class Http2FrameRewriter
             return;
         }
 
+        StartHeaderFrame(type, flags, streamId, length, output);
+    }
+
+    /// <summary>What makes this frame one the rewriter will not handle, or null.</summary>
+    private string? Violation(byte type, int streamId, int length)
+    {
+        if (_inBlock && (type != TypeContinuation || streamId != _blockStreamId))
+        {
+            return "frame interleaved in a header block";
+        }
+
+        if (type == TypeContinuation && !_inBlock)
+        {
+            return "CONTINUATION without a header block";
+        }
+
+        if (type == TypeHeaders && streamId == 0)
+        {
+            return "HEADERS on stream 0";
+        }
+
+        if ((type == TypeHeaders || type == TypeContinuation) && length > _maxFrameSize)
+        {
+            return "header frame larger than SETTINGS_MAX_FRAME_SIZE";
+        }
+
+        return null;
+    }
+
+    /// <summary>Makes room for a HEADERS or CONTINUATION payload and starts buffering it (an empty one is handled at once).</summary>
+    private void StartHeaderFrame(byte type, byte flags, int streamId, int length, IBufferWriter<byte> output)
+    {
         if (_payload.Length < length)
         {
             _payload = new byte[Math.Max(length, Math.Min(_maxFrameSize, Math.Max(1024, _payload.Length * 2)))];
@@ -238,107 +263,6 @@ internal sealed class Http2FrameRewriter
         }
     }
 
-    private void OnHeaderFrame(IBufferWriter<byte> output)
-    {
-        _state = State.FrameHeader;
-        var payload = _payload.AsSpan(0, _payloadLength);
-        ReadOnlySpan<byte> fragment = payload;
-        if (_frameType == TypeHeaders)
-        {
-            var start = 0;
-            var padLength = 0;
-            if ((_frameFlags & FlagPadded) != 0)
-            {
-                padLength = payload.Length > 0 ? payload[0] : int.MaxValue;
-                start = 1;
-            }
-
-            if ((_frameFlags & FlagPriority) != 0 && payload.Length >= start + PriorityLength)
-            {
-                payload.Slice(start, PriorityLength).CopyTo(_priority);
-                start += PriorityLength;
-            }
-            else if ((_frameFlags & FlagPriority) != 0)
-            {
-                start = int.MaxValue;
-            }
-
-            if (start > payload.Length || padLength > payload.Length - start)
-            {
-                // Padding or priority does not fit: a PROTOCOL_ERROR / FRAME_SIZE_ERROR for Kestrel to raise.
-                EnterPassthrough("malformed HEADERS frame");
-                output.Write(_frameHeader);
-                output.Write(payload);
-                return;
-            }
-
-            fragment = payload[start..^padLength];
-            _inBlock = true;
-            _blockFlags = (byte)(_frameFlags & (FlagEndStream | FlagPriority));
-            _fragment.Clear();
-        }
-
-        _fragment.Write(fragment);
-        var endHeaders = (_frameFlags & FlagEndHeaders) != 0;
-        if (_fragment.WrittenCount > _maxFragmentSize)
-        {
-            GiveUp("header block too large", output, endHeaders);
-            return;
-        }
-
-        if (endHeaders)
-        {
-            CompleteBlock(output);
-        }
-    }
-
-    private void CompleteBlock(IBufferWriter<byte> output)
-    {
-        _fields.Clear();
-        _sizeUpdates.Clear();
-        if (!_decoder.TryDecode(_fragment.WrittenSpan, _fields, _sizeUpdates, out var error))
-        {
-            // The original block goes on unchanged, so Kestrel's decoder reports the same error.
-            GiveUp("HPACK: " + error, output, endHeaders: true);
-            return;
-        }
-
-        _encoded.Clear();
-        foreach (var size in _sizeUpdates)
-        {
-            HpackEncoder.WriteSizeUpdate(size, _encoded);
-        }
-
-        foreach (var field in _fields)
-        {
-            if (field.StaticIndex != 0)
-            {
-                HpackEncoder.WriteIndexed(field.StaticIndex, _encoded);
-                continue;
-            }
-
-            ReadOnlySpan<byte> value = field.Value;
-            if (IsAuthorityName(field.Name) && !AuthorityValidator.IsValid(value))
-            {
-                value = Replacement;
-                Rewrites++;
-            }
-
-            HpackEncoder.WriteLiteral(field.Name, value, field.NeverIndexed, _encoded);
-        }
-
-        BlocksRewritten++;
-        EmitBlock(_encoded.WrittenSpan, endHeaders: true, output);
-        _inBlock = false;
-        _fields.Clear();
-    }
-
-    // ":authority", and "host" too: HTTP/2 clients should not send it, but if one sends only an invalid
-    // host Kestrel rejects the request for it just the same (with :authority present Kestrel ignores host).
-    private static bool IsAuthorityName(ReadOnlySpan<byte> name) =>
-        name.SequenceEqual(HpackStaticTable.Entries[HpackStaticTable.AuthorityIndex - 1].Name)
-        || name.SequenceEqual(HpackStaticTable.Entries[HpackStaticTable.HostIndex - 1].Name);
-
     /// <summary>Stops rewriting; a header block in progress is flushed as it was received (minus padding).</summary>
     private void GiveUp(string reason, IBufferWriter<byte> output, bool endHeaders)
     {
@@ -359,46 +283,5 @@ internal sealed class Http2FrameRewriter
         _encoded.Clear();
         _fields.Clear();
         _payload = [];
-    }
-
-    /// <summary>Writes a header block as one HEADERS frame and as many CONTINUATION frames as needed.</summary>
-    private void EmitBlock(ReadOnlySpan<byte> block, bool endHeaders, IBufferWriter<byte> output)
-    {
-        var hasPriority = (_blockFlags & FlagPriority) != 0;
-        var firstChunk = Math.Min(block.Length, _maxFrameSize - (hasPriority ? PriorityLength : 0));
-        var flags = _blockFlags;
-        if (firstChunk == block.Length && endHeaders)
-        {
-            flags |= FlagEndHeaders;
-        }
-
-        WriteFrameHeader(firstChunk + (hasPriority ? PriorityLength : 0), TypeHeaders, flags, _blockStreamId, output);
-        if (hasPriority)
-        {
-            output.Write(_priority);
-        }
-
-        output.Write(block[..firstChunk]);
-        block = block[firstChunk..];
-        while (!block.IsEmpty)
-        {
-            var chunk = Math.Min(block.Length, _maxFrameSize);
-            var last = chunk == block.Length;
-            WriteFrameHeader(chunk, TypeContinuation, last && endHeaders ? FlagEndHeaders : (byte)0, _blockStreamId, output);
-            output.Write(block[..chunk]);
-            block = block[chunk..];
-        }
-    }
-
-    private static void WriteFrameHeader(int length, byte type, byte flags, int streamId, IBufferWriter<byte> output)
-    {
-        var span = output.GetSpan(FrameHeaderLength);
-        span[0] = (byte)(length >> 16);
-        span[1] = (byte)(length >> 8);
-        span[2] = (byte)length;
-        span[3] = type;
-        span[4] = flags;
-        BinaryPrimitives.WriteUInt32BigEndian(span[5..], (uint)streamId);
-        output.Advance(FrameHeaderLength);
     }
 }

@@ -36,32 +36,7 @@ static class SpdyPortForward
         {
             await foreach (var stream in connection.AcceptedStreams.ReadAllAsync(session.Token))
             {
-                var requestId = RequestId(stream);
-                StreamPair? complete = null;
-                lock (pending)
-                {
-                    if (!pending.TryGetValue(requestId, out var pair))
-                    {
-                        pair = new StreamPair(requestId);
-                        pending[requestId] = pair;
-                        forwards.Add(ExpireAsync(pair, pending, log));
-                    }
-                    bool isData = stream.Headers.Get(PortForwardProtocols.StreamTypeHeader) == PortForwardProtocols.Data;
-                    if ((isData ? pair.Data : pair.Error) != null)
-                    {
-                        _ = stream.ResetAsync(SpdyResetStatus.ProtocolError);
-                        continue;
-                    }
-                    if (isData) pair.Data = stream;
-                    else pair.Error = stream;
-                    if (pair is { Data: not null, Error: not null })
-                    {
-                        pending.Remove(requestId);
-                        pair.Waiting.Cancel();
-                        complete = pair;
-                    }
-                }
-                if (complete == null) continue;
+                if (JoinPair(stream, pending, forwards, log) is not { } complete) continue;
                 var forward = ForwardAsync(complete, podSandboxId, backend, log, session.Token);
                 lock (pending)
                 {
@@ -88,6 +63,37 @@ static class SpdyPortForward
                 running = [.. forwards];
             }
             await Task.WhenAll([.. running, reading, idling]);
+        }
+    }
+
+    /// <summary>
+    /// Puts <paramref name="stream"/> in the pair of its request id, opening the pair (and starting its expiry) if the
+    /// stream is its first; a second stream of the same type is reset. Returns the pair once both its streams are in,
+    /// taken out of <paramref name="pending"/>, else null.
+    /// </summary>
+    static StreamPair? JoinPair(SpdyStream stream, Dictionary<string, StreamPair> pending, List<Task> forwards, Serilog.ILogger log)
+    {
+        var requestId = RequestId(stream);
+        lock (pending)
+        {
+            if (!pending.TryGetValue(requestId, out var pair))
+            {
+                pair = new StreamPair(requestId);
+                pending[requestId] = pair;
+                forwards.Add(ExpireAsync(pair, pending, log));
+            }
+            bool isData = stream.Headers.Get(PortForwardProtocols.StreamTypeHeader) == PortForwardProtocols.Data;
+            if ((isData ? pair.Data : pair.Error) != null)
+            {
+                _ = stream.ResetAsync(SpdyResetStatus.ProtocolError);
+                return null;
+            }
+            if (isData) pair.Data = stream;
+            else pair.Error = stream;
+            if (pair is not { Data: not null, Error: not null }) return null;
+            pending.Remove(requestId);
+            pair.Waiting.Cancel();
+            return pair;
         }
     }
 
