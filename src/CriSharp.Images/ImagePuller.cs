@@ -28,63 +28,89 @@ public sealed class ImagePuller(LiveConfig config, RegistryClient registry, Cont
             throw new FormatException($"{reference}: the manifest lists {resolved.Layers.Count} layers but the config has {diffIds.Count} diff_ids");
         var chainIds = LayerStore.ChainIds(diffIds);
 
-        var blobs = new List<string> { resolved.ManifestDigest.ToString(), resolved.Config.Digest.ToString() };
-        if (resolved.IndexDigest is { } index) blobs.Add(index.ToString());
-        blobs.AddRange(resolved.Layers.Select(l => l.Digest.ToString()));
+        var blobs = BlobsOf(resolved);
         using var pin = images.Pin(blobs.Concat(chainIds.Select(c => c.ToString())));
 
         content.Put(new Descriptor(resolved.ManifestMediaType, resolved.ManifestDigest, resolved.ManifestBytes.Length), resolved.ManifestBytes);
         content.Put(resolved.Config, resolved.ConfigBytes);
+        var downloaded = await DownloadAndUnpackAsync(resolved, diffIds, chainIds, ct);
 
-        // Download only the blobs of layers not unpacked yet; unpack strictly in order as each arrives.
-        var downloads = new Task<string>?[resolved.Layers.Count];
+        // Unpacked files must be on disk before a record claims the image is complete.
+        FileMetadata.Syncfs(layers.Dir);
+
+        var record = images.Commit(NewRecord(reference, resolved, imageConfig, blobs, chainIds, annotations));
+        ImageMetrics.PullBytes.Add(downloaded);
+        ImageMetrics.PullDuration.Record(sw.Elapsed.TotalSeconds);
+        log.Information("pulled {Reference} as {ImageId} (manifest {Digest}): {Layers} layers, {Bytes} bytes downloaded in {DurationMs:F0} ms",
+            reference.ToString(), record.Id, resolved.ManifestDigest.ToString(), resolved.Layers.Count, downloaded, sw.Elapsed.TotalMilliseconds);
+        return record;
+    }
+
+    /// <summary>The blobs an image holds: platform manifest, config, the index it came from (if any), layers.</summary>
+    static List<string> BlobsOf(ResolvedImage resolved)
+    {
+        var blobs = new List<string> { resolved.ManifestDigest.ToString(), resolved.Config.Digest.ToString() };
+        if (resolved.IndexDigest is { } index) blobs.Add(index.ToString());
+        blobs.AddRange(resolved.Layers.Select(l => l.Digest.ToString()));
+        return blobs;
+    }
+
+    /// <summary>
+    /// Downloads only the blobs of layers not unpacked yet, in parallel, and unpacks strictly in order as each
+    /// arrives. Returns the bytes downloaded (blobs already in the content store are not counted).
+    /// </summary>
+    async Task<long> DownloadAndUnpackAsync(ResolvedImage resolved, IReadOnlyList<Digest> diffIds, IReadOnlyList<Digest> chainIds, CancellationToken ct)
+    {
+        var downloads = new Task<(string Path, long Downloaded)>?[resolved.Layers.Count];
         using var slots = new SemaphoreSlim((int)config.Current.Images.MaxParallelDownloads);
-        long downloaded = 0;
         for (var i = 0; i < resolved.Layers.Count; i++)
-        {
-            if (layers.Has(chainIds[i])) continue;
-            var layer = resolved.Layers[i];
-            downloads[i] = Task.Run(async () =>
-            {
-                await slots.WaitAsync(ct);
-                try
-                {
-                    var fresh = !content.Has(layer.Digest);
-                    var path = await content.EnsureAsync(layer, (target, token) => registry.FetchBlobAsync(resolved, layer, target, token), ct);
-                    if (fresh) Interlocked.Add(ref downloaded, layer.Size);
-                    return path;
-                }
-                finally
-                {
-                    slots.Release();
-                }
-            }, ct);
-        }
+            if (!layers.Has(chainIds[i])) downloads[i] = DownloadAsync(resolved, resolved.Layers[i], slots, ct);
         try
         {
+            long downloaded = 0;
             for (var i = 0; i < resolved.Layers.Count; i++)
             {
                 if (downloads[i] is not { } download) continue;
-                var blobPath = await download;
+                var (blobPath, bytes) = await download;
+                downloaded += bytes;
                 await layers.EnsureAsync(chainIds[i], diffIds[i], blobPath, resolved.Layers[i].MediaType, ct);
             }
+            return downloaded;
         }
         finally
         {
             // Let every started download settle before the pin goes, whatever failed first.
             await Task.WhenAll(downloads.Where(d => d != null).Select(d => d!.ContinueWith(_ => { }, TaskScheduler.Default)));
         }
+    }
 
-        // Unpacked files must be on disk before a record claims the image is complete.
-        FileMetadata.Syncfs(layers.Dir);
+    /// <summary>Fetches one layer blob once a download slot is free: its path, and its size if it was not stored before.</summary>
+    Task<(string Path, long Downloaded)> DownloadAsync(ResolvedImage resolved, Descriptor layer, SemaphoreSlim slots, CancellationToken ct) =>
+        Task.Run(async () =>
+        {
+            await slots.WaitAsync(ct);
+            try
+            {
+                var fresh = !content.Has(layer.Digest);
+                var path = await content.EnsureAsync(layer, (target, token) => registry.FetchBlobAsync(resolved, layer, target, token), ct);
+                return (path, fresh ? layer.Size : 0L);
+            }
+            finally
+            {
+                slots.Release();
+            }
+        }, ct);
 
-        var repoDigest = $"{reference.Name}@{resolved.IndexDigest ?? resolved.ManifestDigest}";
-        var record = images.Commit(new ImageRecord
+    /// <summary>The record of a freshly pulled image, as <see cref="ImageStore.Commit"/> takes it.</summary>
+    static ImageRecord NewRecord(ImageReference reference, ResolvedImage resolved, ImageConfig imageConfig, List<string> blobs,
+        IReadOnlyList<Digest> chainIds, IReadOnlyDictionary<string, string> annotations)
+    {
+        return new ImageRecord
         {
             Id = resolved.Config.Digest.ToString(),
             // "name:tag@digest" fetches by digest; the tag is not verified, so it is not recorded (as containerd does).
             RepoTags = reference is { Tag: { } tag, Digest: null } ? [$"{reference.Name}:{tag}"] : [],
-            RepoDigests = [repoDigest],
+            RepoDigests = [$"{reference.Name}@{resolved.RepoDigest}"],
             Size = resolved.Config.Size + resolved.Layers.Sum(l => l.Size),
             User = imageConfig.Config?.User ?? "",
             ManifestDigest = resolved.ManifestDigest.ToString(),
@@ -94,12 +120,7 @@ public sealed class ImagePuller(LiveConfig config, RegistryClient registry, Cont
             Annotations = new(annotations),
             Pinned = false,
             PulledAt = DateTime.UtcNow,
-        });
-        ImageMetrics.PullBytes.Add(downloaded);
-        ImageMetrics.PullDuration.Record(sw.Elapsed.TotalSeconds);
-        log.Information("pulled {Reference} as {ImageId} (manifest {Digest}): {Layers} layers, {Bytes} bytes downloaded in {DurationMs:F0} ms",
-            reference.ToString(), record.Id, resolved.ManifestDigest.ToString(), resolved.Layers.Count, downloaded, sw.Elapsed.TotalMilliseconds);
-        return record;
+        };
     }
 
     static ImageConfig ParseConfig(ResolvedImage resolved)

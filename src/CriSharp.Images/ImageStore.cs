@@ -7,17 +7,19 @@ using Serilog;
 namespace CriSharp.Images;
 
 /// <summary>
-/// Image records (durable, one file each) with an in-memory index rebuilt at start, plus lookup by id,
-/// tag or digest reference, and garbage collection of blobs and layers no record references.
+/// Image records (a <see cref="RecordIndex{T}"/>: durable, one file each, indexed in memory from start),
+/// plus lookup by id, tag or digest reference, and garbage collection of blobs and layers no record references.
 /// </summary>
 public sealed class ImageStore
 {
-    readonly RecordStore<ImageRecord> _records;
+    // Keyed by the id's hex (the record's file name); ImageRecord.Id is "sha256:" + that.
+    readonly RecordIndex<ImageRecord> _records;
     readonly ContentStore _content;
     readonly LayerStore _layers;
     readonly ILogger _log;
+    // Taken by every member: a commit (which may move a tag from one record to another) is atomic to readers,
+    // and garbage collection never races pins, commits or removals. The index's own locks cover one record.
     readonly object _sync = new();
-    readonly Dictionary<string, ImageRecord> _byId = new(StringComparer.Ordinal);
     // Blobs and layers a pull in progress is using: GC must not take them before the record is written.
     readonly Dictionary<string, int> _pins = new(StringComparer.Ordinal);
 
@@ -29,7 +31,7 @@ public sealed class ImageStore
 
     public ImageStore(string root, ContentStore content, LayerStore layers, ILogger log)
     {
-        _records = new RecordStore<ImageRecord>(Path.Combine(root, "images"), ImagesJsonContext.Default.ImageRecord, Quarantine.Under(root), r => r.Hex);
+        _records = new RecordIndex<ImageRecord>(Path.Combine(root, "images"), ImagesJsonContext.Default.ImageRecord, r => r.Hex, Quarantine.Under(root));
         _content = content;
         _layers = layers;
         _log = log;
@@ -40,26 +42,24 @@ public sealed class ImageStore
     {
         var leftovers = _layers.RemoveLeftovers();
         if (leftovers > 0) _log.Warning("removed {Count} incomplete layer directories left by a crash", leftovers);
-        foreach (var r in _records.LoadAll((f, reason, q) => _log.Error("unreadable image record {File} ({Reason}) moved to {Quarantine}", f, reason, q?.File ?? "nowhere")))
-        {
-            var missing = r.ChainIds.FirstOrDefault(c => !_layers.Has(Digest.Parse(c)))
-                ?? (_content.Has(Digest.Parse(r.Id)) ? null : r.Id);
-            if (missing != null)
+        // The index holds a broken record only until it is dropped here; the lock keeps it from every reader.
+        lock (_sync)
+            foreach (var r in _records.Load((f, reason, q) => _log.Error("unreadable image record {File} ({Reason}) moved to {Quarantine}", f, reason, q?.File ?? "nowhere")))
             {
+                var missing = r.ChainIds.FirstOrDefault(c => !_layers.Has(Digest.Parse(c)))
+                    ?? (_content.Has(Digest.Parse(r.Id)) ? null : r.Id);
+                if (missing == null) continue;
                 _log.Warning("dropping image {Image} ({Tags}): {Missing} is missing", r.Id, r.RepoTags, missing);
-                _records.Delete(r.Hex);
-                continue;
+                _records.Remove(r.Hex);
             }
-            _byId[r.Id] = r;
-        }
         var partials = _content.PrunePartials(TimeSpan.FromDays(1));
         _log.Information("image store: {Count} images, {Partials} stale partial downloads removed, {Resumable} kept for resuming",
-            _byId.Count, partials, _content.PartialDownloads().Count);
+            List().Count, partials, _content.PartialDownloads().Count);
     }
 
     public IReadOnlyList<ImageRecord> List()
     {
-        lock (_sync) return [.. _byId.Values];
+        lock (_sync) return _records.All();
     }
 
     /// <summary>
@@ -73,26 +73,28 @@ public sealed class ImageStore
             var hex = image.StartsWith("sha256:", StringComparison.Ordinal) ? image[7..] : image;
             if (hex.Length >= 6 && hex.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f'))
             {
-                if (_byId.TryGetValue("sha256:" + hex, out var exact)) return exact;
-                var prefixed = _byId.Values.Where(r => r.Hex.StartsWith(hex, StringComparison.Ordinal)).Take(2).ToList();
-                if (prefixed.Count == 1) return prefixed[0];
+                if (_records.Find(hex) is { } byId) return byId;
                 if (image.StartsWith("sha256:", StringComparison.Ordinal)) return null;
             }
             if (!ImageReference.TryParse(image, defaultRegistry, out var reference)) return null;
             if (reference!.Digest is { } d)
             {
                 var byDigest = $"{reference.Name}@{d}";
-                return _byId.Values.FirstOrDefault(r => r.RepoDigests.Contains(byDigest));
+                return _records.All().FirstOrDefault(r => r.RepoDigests.Contains(byDigest));
             }
             var tag = reference.ToString();
-            return _byId.Values.FirstOrDefault(r => r.RepoTags.Contains(tag));
+            return _records.All().FirstOrDefault(r => r.RepoTags.Contains(tag));
         }
     }
 
+    /// <summary>The image whose id is exactly <paramref name="id"/> ("sha256:…"), or null.</summary>
     public ImageRecord? Get(string id)
     {
-        lock (_sync) return _byId.GetValueOrDefault(id);
+        lock (_sync) return ById(id);
     }
+
+    ImageRecord? ById(string id) =>
+        id.Length > "sha256:".Length && _records.Get(id["sha256:".Length..]) is { } r && r.Id == id ? r : null;
 
     /// <summary>
     /// Stores a freshly pulled image: merges tags and digests into an existing record of the same id,
@@ -103,7 +105,7 @@ public sealed class ImageStore
         lock (_sync)
         {
             var merged = pulled;
-            if (_byId.TryGetValue(pulled.Id, out var existing))
+            if (ById(pulled.Id) is { } existing)
             {
                 merged = existing with
                 {
@@ -113,14 +115,9 @@ public sealed class ImageStore
                     PulledAt = pulled.PulledAt,
                 };
             }
-            foreach (var other in _byId.Values.Where(o => o.Id != pulled.Id && o.RepoTags.Intersect(pulled.RepoTags).Any()).ToList())
-            {
-                var untagged = other with { RepoTags = [.. other.RepoTags.Except(pulled.RepoTags)] };
-                _records.Put(untagged.Hex, untagged);
-                _byId[untagged.Id] = untagged;
-            }
-            _records.Put(merged.Hex, merged);
-            _byId[merged.Id] = merged;
+            foreach (var other in _records.All().Where(o => o.Id != pulled.Id && o.RepoTags.Intersect(pulled.RepoTags).Any()))
+                _records.Put(other with { RepoTags = [.. other.RepoTags.Except(pulled.RepoTags)] });
+            _records.Put(merged);
             return merged;
         }
     }
@@ -128,12 +125,7 @@ public sealed class ImageStore
     /// <summary>Removes the record (all its tags). False if there was none.</summary>
     public bool Remove(string id)
     {
-        lock (_sync)
-        {
-            if (!_byId.Remove(id, out var r)) return false;
-            _records.Delete(r.Hex);
-            return true;
-        }
+        lock (_sync) return ById(id) is { } r && _records.Remove(r.Hex);
     }
 
     /// <summary>Marks blobs and chain ids as in use by a pull until the returned handle is disposed.</summary>
@@ -164,7 +156,7 @@ public sealed class ImageStore
         lock (_sync)
         {
             var keep = new HashSet<string>(_pins.Keys, StringComparer.Ordinal);
-            foreach (var r in _byId.Values)
+            foreach (var r in _records.All())
             {
                 keep.UnionWith(r.Blobs);
                 keep.Add(r.Id);

@@ -123,86 +123,117 @@ internal sealed class LayerTarReader(Stream stream)
         }
     }
 
+    /// <summary>The header fields PAX records can override, and the device numbers, while a header is built.</summary>
+    sealed class HeaderFields
+    {
+        public required string Name;
+        public required long Size;
+        public required long Uid;
+        public required long Gid;
+        public required UnixTime ModificationTime;
+        public UnixTime? AccessTime;
+        public required string LinkName;
+        public long DevMajor, DevMinor;
+    }
+
+    /// <summary>The entry in <see cref="_block"/>, with a preceding GNU long name or link and PAX records applied.</summary>
     TarEntryHeader BuildHeader(char type, long size, string fieldName, string? longName, string? longLink,
         Dictionary<string, byte[]>? pax)
     {
         var magic = _block.AsSpan(257, 8);
         var isUstar = magic.StartsWith("ustar\0"u8);
         var isGnu = magic.SequenceEqual("ustar  \0"u8);
-        var name = fieldName;
-        if (isUstar && _block[345] != 0) name = Field(345, 155) + "/" + name;
-        name = longName ?? name;
-
-        var declaredType = type;
-        type = type switch
-        {
-            '\0' or '7' => TarEntryHeader.RegularFile,
-            TarEntryHeader.RegularFile or TarEntryHeader.HardLink or TarEntryHeader.Symlink or TarEntryHeader.CharDevice
-                or TarEntryHeader.BlockDevice or TarEntryHeader.Directory or TarEntryHeader.Fifo => type,
-            _ => throw new NotSupportedException($"tar entry '{name}' has unsupported type '{type}'"),
-        };
-
-        var uid = ParseNumber(_block.AsSpan(108, 8), "uid", name);
-        var gid = ParseNumber(_block.AsSpan(116, 8), "gid", name);
-        var mtime = new UnixTime(ParseNumber(_block.AsSpan(136, 12), "mtime", name), 0);
-        UnixTime? atime = null;
-        var linkName = longLink ?? Field(157, 100);
-        long devMajor = 0, devMinor = 0;
-        if (isUstar || isGnu)
-        {
-            devMajor = ParseNumber(_block.AsSpan(329, 8), "devmajor", name);
-            devMinor = ParseNumber(_block.AsSpan(337, 8), "devminor", name);
-        }
-
-        var xattrs = new List<KeyValuePair<string, byte[]>>();
-        if (pax != null)
-        {
-            foreach (var (key, value) in pax)
-            {
-                if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
-                {
-                    xattrs.Add(new(key["SCHILY.xattr.".Length..], value));
-                    continue;
-                }
-                if (key.StartsWith("GNU.sparse.", StringComparison.Ordinal))
-                    throw new NotSupportedException($"tar entry '{name}' is a sparse file");
-                if (value.Length == 0) continue; // an empty PAX value only unsets a keyword
-                switch (key)
-                {
-                    case "path": name = Utf8(value); break;
-                    case "linkpath": linkName = Utf8(value); break;
-                    case "size": size = ParsePaxInteger(value, key, name); break;
-                    case "uid": uid = ParsePaxInteger(value, key, name); break;
-                    case "gid": gid = ParsePaxInteger(value, key, name); break;
-                    case "mtime": mtime = ParsePaxTime(value, key, name); break;
-                    case "atime": atime = ParsePaxTime(value, key, name); break;
-                }
-            }
-        }
+        var name = longName ?? (isUstar && _block[345] != 0 ? Field(345, 155) + "/" + fieldName : fieldName);
+        var entryType = NormalizedType(type, name);
+        var fields = ReadFields(name, size, longLink, hasDeviceNumbers: isUstar || isGnu);
+        var xattrs = ApplyPax(pax, fields);
 
         // v7 tars mark a directory by a trailing slash on an old-style ('\0') regular entry.
-        if (declaredType == '\0' && name.EndsWith('/')) type = TarEntryHeader.Directory;
-        if (uid is < 0 or > uint.MaxValue || gid is < 0 or > uint.MaxValue)
-            throw new InvalidDataException($"tar entry '{name}' has an out-of-range uid/gid");
-        if (devMajor is < 0 or > uint.MaxValue || devMinor is < 0 or > uint.MaxValue)
-            throw new InvalidDataException($"tar entry '{name}' has an out-of-range device number");
-        if (size < 0) throw new InvalidDataException($"tar entry '{name}' has a negative size");
+        if (type == '\0' && fields.Name.EndsWith('/')) entryType = TarEntryHeader.Directory;
+        CheckRanges(fields);
 
         return new TarEntryHeader
         {
-            Name = name,
-            Type = type,
-            Mode = (int)(ParseNumber(_block.AsSpan(100, 8), "mode", name) & 0xFFF),
-            Uid = (uint)uid,
-            Gid = (uint)gid,
-            Size = size,
-            ModificationTime = mtime,
-            AccessTime = atime,
-            LinkName = linkName,
-            DevMajor = (uint)devMajor,
-            DevMinor = (uint)devMinor,
+            Name = fields.Name,
+            Type = entryType,
+            Mode = (int)(ParseNumber(_block.AsSpan(100, 8), "mode", fields.Name) & 0xFFF),
+            Uid = (uint)fields.Uid,
+            Gid = (uint)fields.Gid,
+            Size = fields.Size,
+            ModificationTime = fields.ModificationTime,
+            AccessTime = fields.AccessTime,
+            LinkName = fields.LinkName,
+            DevMajor = (uint)fields.DevMajor,
+            DevMinor = (uint)fields.DevMinor,
             Xattrs = xattrs,
         };
+    }
+
+    /// <summary>The numeric fields and link name of the header block (v7 tars have no device numbers).</summary>
+    HeaderFields ReadFields(string name, long size, string? longLink, bool hasDeviceNumbers)
+    {
+        var fields = new HeaderFields
+        {
+            Name = name,
+            Size = size,
+            Uid = ParseNumber(_block.AsSpan(108, 8), "uid", name),
+            Gid = ParseNumber(_block.AsSpan(116, 8), "gid", name),
+            ModificationTime = new UnixTime(ParseNumber(_block.AsSpan(136, 12), "mtime", name), 0),
+            LinkName = longLink ?? Field(157, 100),
+        };
+        if (hasDeviceNumbers)
+        {
+            fields.DevMajor = ParseNumber(_block.AsSpan(329, 8), "devmajor", name);
+            fields.DevMinor = ParseNumber(_block.AsSpan(337, 8), "devminor", name);
+        }
+        return fields;
+    }
+
+    /// <summary>The entry type as <see cref="TarEntryHeader.Type"/> has it; types a layer cannot hold are refused.</summary>
+    static char NormalizedType(char type, string name) => type switch
+    {
+        '\0' or '7' => TarEntryHeader.RegularFile,
+        TarEntryHeader.RegularFile or TarEntryHeader.HardLink or TarEntryHeader.Symlink or TarEntryHeader.CharDevice
+            or TarEntryHeader.BlockDevice or TarEntryHeader.Directory or TarEntryHeader.Fifo => type,
+        _ => throw new NotSupportedException($"tar entry '{name}' has unsupported type '{type}'"),
+    };
+
+    /// <summary>Applies the entry's PAX records (if any) over its fields, in the records' order; returns the xattrs they carry.</summary>
+    static List<KeyValuePair<string, byte[]>> ApplyPax(Dictionary<string, byte[]>? pax, HeaderFields fields)
+    {
+        var xattrs = new List<KeyValuePair<string, byte[]>>();
+        if (pax == null) return xattrs;
+        foreach (var (key, value) in pax)
+        {
+            if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
+            {
+                xattrs.Add(new(key["SCHILY.xattr.".Length..], value));
+                continue;
+            }
+            if (key.StartsWith("GNU.sparse.", StringComparison.Ordinal))
+                throw new NotSupportedException($"tar entry '{fields.Name}' is a sparse file");
+            if (value.Length == 0) continue; // an empty PAX value only unsets a keyword
+            switch (key)
+            {
+                case "path": fields.Name = Utf8(value); break;
+                case "linkpath": fields.LinkName = Utf8(value); break;
+                case "size": fields.Size = ParsePaxInteger(value, key, fields.Name); break;
+                case "uid": fields.Uid = ParsePaxInteger(value, key, fields.Name); break;
+                case "gid": fields.Gid = ParsePaxInteger(value, key, fields.Name); break;
+                case "mtime": fields.ModificationTime = ParsePaxTime(value, key, fields.Name); break;
+                case "atime": fields.AccessTime = ParsePaxTime(value, key, fields.Name); break;
+            }
+        }
+        return xattrs;
+    }
+
+    static void CheckRanges(HeaderFields fields)
+    {
+        if (fields.Uid is < 0 or > uint.MaxValue || fields.Gid is < 0 or > uint.MaxValue)
+            throw new InvalidDataException($"tar entry '{fields.Name}' has an out-of-range uid/gid");
+        if (fields.DevMajor is < 0 or > uint.MaxValue || fields.DevMinor is < 0 or > uint.MaxValue)
+            throw new InvalidDataException($"tar entry '{fields.Name}' has an out-of-range device number");
+        if (fields.Size < 0) throw new InvalidDataException($"tar entry '{fields.Name}' has a negative size");
     }
 
     async ValueTask<bool> ReadBlockAsync(CancellationToken ct, bool allowEnd)

@@ -53,23 +53,42 @@ public sealed partial record ImageReference(string Registry, string Repository, 
         foreach (var c in s)
             if (char.IsWhiteSpace(c) || char.IsControl(c)) return "it contains whitespace or control characters";
 
-        Digest? digest = null;
-        var name = s;
-        var at = s.IndexOf('@');
-        if (at >= 0)
-        {
-            var d = s[(at + 1)..];
-            name = s[..at];
-            if (d.Length == 0) return "the digest after '@' is empty";
-            var colon = d.IndexOf(':');
-            if (colon > 0 && d[..colon] != Content.Digest.Algorithm)
-                return $"digest algorithm '{d[..colon]}' is not supported (only sha256)";
-            if (!Content.Digest.TryParse(d, out var parsed))
-                return $"digest '{d}' is not sha256: followed by 64 lowercase hex characters";
-            digest = parsed;
-        }
+        if (SplitDigest(s, out var name, out var digest) is { } badDigest) return badDigest;
+        if (SplitTag(ref name, out var tag) is { } badTag) return badTag;
+        if (SplitRegistry(name, defaultRegistry, out var registry, out var path) is { } badHost) return badHost;
+        if (CheckPath(path) is { } badPath) return badPath;
+        if (registry == DockerHub && !path.Contains('/')) path = "library/" + path;
+        if (registry.Length + 1 + path.Length > MaxNameLength)
+            return $"the name is longer than {MaxNameLength} characters";
 
-        string? tag = null;
+        if (tag is null && digest is null) tag = DefaultTag;
+        result = new ImageReference(registry, path, tag, digest);
+        return null;
+    }
+
+    /// <summary>Splits "name@sha256:…" into the name and the digest (null without '@').</summary>
+    private static string? SplitDigest(string s, out string name, out Digest? digest)
+    {
+        digest = null;
+        name = s;
+        var at = s.IndexOf('@');
+        if (at < 0) return null;
+        var d = s[(at + 1)..];
+        name = s[..at];
+        if (d.Length == 0) return "the digest after '@' is empty";
+        var colon = d.IndexOf(':');
+        if (colon > 0 && d[..colon] != Content.Digest.Algorithm)
+            return $"digest algorithm '{d[..colon]}' is not supported (only sha256)";
+        if (!Content.Digest.TryParse(d, out var parsed))
+            return $"digest '{d}' is not sha256: followed by 64 lowercase hex characters";
+        digest = parsed;
+        return null;
+    }
+
+    /// <summary>Takes a ":tag" off the end of <paramref name="name"/> (a colon after the last '/'; before it, it is a port).</summary>
+    private static string? SplitTag(ref string name, out string? tag)
+    {
+        tag = null;
         var lastSlash = name.LastIndexOf('/');
         var tagColon = name.LastIndexOf(':');
         if (tagColon > lastSlash)
@@ -79,17 +98,22 @@ public sealed partial record ImageReference(string Registry, string Repository, 
             if (!TagPattern().IsMatch(tag))
                 return tag.Length == 0 ? "the tag after ':' is empty" : $"tag '{tag}' is invalid (want [A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})";
         }
-        if (name.Length == 0) return "the repository name is empty";
+        return name.Length == 0 ? "the repository name is empty" : null;
+    }
 
-        string registry;
-        string path;
+    /// <summary>
+    /// Splits the registry host off the repository path: the first component is a host if it has a '.' or ':'
+    /// or is "localhost"; else the name resolves against <paramref name="defaultRegistry"/>.
+    /// </summary>
+    private static string? SplitRegistry(string name, string defaultRegistry, out string registry, out string path)
+    {
         var firstSlash = name.IndexOf('/');
         var first = firstSlash < 0 ? "" : name[..firstSlash];
         if (firstSlash >= 0 && (first.Contains('.') || first.Contains(':') || first == "localhost"))
         {
-            if (!IsValidHost(first)) return $"registry host '{first}' is invalid";
             registry = first.ToLowerInvariant();
             path = name[(firstSlash + 1)..];
+            if (!IsValidHost(first)) return $"registry host '{first}' is invalid";
         }
         else
         {
@@ -97,7 +121,12 @@ public sealed partial record ImageReference(string Registry, string Repository, 
             path = name;
         }
         if (registry == "index.docker.io") registry = DockerHub;
+        return null;
+    }
 
+    /// <summary>Checks each component of the repository path; a bare 64-hex name is an image id, not a repository.</summary>
+    private static string? CheckPath(string path)
+    {
         foreach (var component in path.Split('/'))
         {
             if (component.Length == 0) return "the repository path has an empty component";
@@ -109,12 +138,6 @@ public sealed partial record ImageReference(string Registry, string Repository, 
         }
         if (!path.Contains('/') && HexIdPattern().IsMatch(path))
             return "a 64-character hex string is an image ID, not a repository name";
-        if (registry == DockerHub && !path.Contains('/')) path = "library/" + path;
-        if (registry.Length + 1 + path.Length > MaxNameLength)
-            return $"the name is longer than {MaxNameLength} characters";
-
-        if (tag is null && digest is null) tag = DefaultTag;
-        result = new ImageReference(registry, path, tag, digest);
         return null;
     }
 

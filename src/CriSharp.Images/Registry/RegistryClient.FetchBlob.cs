@@ -65,24 +65,36 @@ public sealed partial class RegistryClient
     private async Task FetchBlobOnceAsync(RequestScope scope, Descriptor blob, IngestTarget target, StallDetector stall,
         string what, CancellationToken ct)
     {
-        long offset = target.Length;
-        if (offset > blob.Size)
-        {
-            target.Truncate();
-            offset = 0;
-        }
+        var offset = ResumeOffset(blob, target);
         if (offset == blob.Size)
         {
             await using (target.OpenAppend()) { } // a zero-size blob still needs its (empty) file
             return;
         }
-        var requestedOffset = offset;
         var uri = scope.Endpoint.BlobUri(scope.Repository, blob.Digest);
         using var response = await SendAsync(scope, uri, request =>
         {
-            if (requestedOffset > 0) request.Headers.Range = new RangeHeaderValue(requestedOffset, null);
+            if (offset > 0) request.Headers.Range = new RangeHeaderValue(offset, null);
         }, what, ct).ConfigureAwait(false);
+        var start = await AnsweredOffsetAsync(response, offset, target, what, ct).ConfigureAwait(false);
+        await AppendBodyAsync(response, blob, target, start, stall, what, ct).ConfigureAwait(false);
+    }
 
+    /// <summary>Where the download resumes: the partial file's length, or 0 (truncated) if it is longer than the blob.</summary>
+    private static long ResumeOffset(Descriptor blob, IngestTarget target)
+    {
+        var length = target.Length;
+        if (length <= blob.Size) return length;
+        target.Truncate();
+        return 0;
+    }
+
+    /// <summary>
+    /// The offset the answer's body starts at: the requested one for a matching 206, 0 for a 200 (the file is
+    /// truncated to start over). A mismatched range or a 416 truncates the file and fails the attempt.
+    /// </summary>
+    private async Task<long> AnsweredOffsetAsync(HttpResponseMessage response, long offset, IngestTarget target, string what, CancellationToken ct)
+    {
         switch (response.StatusCode)
         {
             case HttpStatusCode.PartialContent:
@@ -92,22 +104,24 @@ public sealed partial class RegistryClient
                     target.Truncate();
                     throw new IOException($"asked for bytes from {offset} but the registry answered with a range from {from?.ToString() ?? "(none)"}");
                 }
-                break;
+                return offset;
             case HttpStatusCode.OK:
-                if (offset > 0)
-                {
-                    _log.Debug("{What}: the server ignored the Range request; starting over", what);
-                    target.Truncate();
-                    offset = 0;
-                }
-                break;
+                if (offset == 0) return 0;
+                _log.Debug("{What}: the server ignored the Range request; starting over", what);
+                target.Truncate();
+                return 0;
             case HttpStatusCode.RequestedRangeNotSatisfiable:
                 target.Truncate();
                 throw new IOException($"the registry refused the range from byte {offset} (HTTP 416); starting over");
             default:
                 throw await StatusErrorAsync(response, what, ct).ConfigureAwait(false);
         }
+    }
 
+    /// <summary>Appends the body (the blob from <paramref name="offset"/> on) to the target, refusing more bytes than the blob has.</summary>
+    private static async Task AppendBodyAsync(HttpResponseMessage response, Descriptor blob, IngestTarget target, long offset,
+        StallDetector stall, string what, CancellationToken ct)
+    {
         var remaining = blob.Size - offset;
         if (response.Content.Headers.ContentLength is long announced && announced > remaining)
             throw new RegistryException(RegistryErrorKind.Hostile,
