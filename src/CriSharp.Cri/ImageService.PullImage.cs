@@ -1,4 +1,8 @@
+using CriSharp.Images.Content;
+using CriSharp.Images.Layers;
+using CriSharp.Images.References;
 using CriSharp.Images.Registry;
+using CriSharp.Model;
 using Grpc.Core;
 using Runtime.V1;
 
@@ -16,9 +20,22 @@ public sealed partial class ImageService
             var record = await puller.PullAsync(image, credentials, request.Image.Annotations, context.CancellationToken);
             return new PullImageResponse { ImageRef = record.Id };
         }
-        catch (Exception e) when (ImageErrors.ToRpc(e, image) is { } rpc)
+        catch (InvalidImageReferenceException e)
         {
-            throw rpc;
+            throw CriSharpException.InvalidArgument("image.image", e.Message);
+        }
+        catch (HostileLayerException e)
+        {
+            throw e.WithContext($"pulling {image}: refused hostile layer");
+        }
+        catch (CriSharpException e)
+        {
+            throw e.WithContext($"pulling {image}");
+        }
+        catch (FormatException e)
+        {
+            // A manifest or config that does not parse, an image for another OS.
+            throw new CriSharpException(ErrorKind.FailedPrecondition, $"pulling {image}: {e.Message}", e);
         }
     }
 }

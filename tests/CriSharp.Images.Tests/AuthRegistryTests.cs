@@ -50,7 +50,7 @@ public sealed class AuthRegistryTests(AuthRegistries fixture) : IClassFixture<Au
         using var client = new TestClient();
         var e = await Assert.ThrowsAsync<RegistryException>(() =>
             client.Client.ResolveAsync(ImageReference.Parse(built.Reference), credentials, default));
-        Assert.Equal(RegistryErrorKind.Unauthenticated, e.Kind);
+        Assert.Equal(RegistryErrorKind.Unauthenticated, e.Reason);
         Assert.Contains(registry.Host, e.Message);
         Assert.Contains(built.Repository, e.Message);
     }

@@ -82,7 +82,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         using var client = Client(TimeSpan.FromSeconds(1));
         var clock = Stopwatch.StartNew();
         var e = await FetchBigFailsAsync(client);
-        Assert.Equal(RegistryErrorKind.Stalled, e.Kind);
+        Assert.Equal(RegistryErrorKind.Stalled, e.Reason);
         Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
         Assert.Contains(BigBlob.Digest.ToString(), e.Message);
         Assert.Contains($"received {Big.Length / 2} of {Big.Length} bytes", e.Message);
@@ -95,7 +95,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         _fake.Map(BlobPath(BigBlob), ctx => Task.Delay(Timeout.Infinite, ctx.RequestAborted));
         using var client = Client(TimeSpan.FromSeconds(1));
         var e = await FetchBigFailsAsync(client);
-        Assert.Equal(RegistryErrorKind.Stalled, e.Kind);
+        Assert.Equal(RegistryErrorKind.Stalled, e.Reason);
         Assert.Contains($"received 0 of {Big.Length} bytes", e.Message);
     }
 
@@ -115,7 +115,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         using var client = Client(TimeSpan.FromSeconds(1), minBytesPerSecond: 10_000);
         var clock = Stopwatch.StartNew();
         var e = await FetchBigFailsAsync(client);
-        Assert.Equal(RegistryErrorKind.Stalled, e.Kind);
+        Assert.Equal(RegistryErrorKind.Stalled, e.Reason);
         Assert.InRange(clock.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(5));
         Assert.Contains("at least 10000 required", e.Message);
     }
@@ -192,7 +192,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         });
         using var client = Client(TimeSpan.FromSeconds(10));
         var e = await FetchBigFailsAsync(client);
-        Assert.Equal(RegistryErrorKind.Network, e.Kind);
+        Assert.Equal(RegistryErrorKind.Network, e.Reason);
         Assert.Contains("HTTP 500", e.Message);
         Assert.Equal(TestClient.Fast.MaxAttempts, calls);
     }
@@ -202,7 +202,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
     {
         using var client = Client();
         var e = await FetchBigFailsAsync(client);
-        Assert.Equal(RegistryErrorKind.NotFound, e.Kind);
+        Assert.Equal(RegistryErrorKind.NotFound, e.Reason);
         Assert.Contains(BigBlob.Digest.ToString(), e.Message);
         Assert.Contains(Repo, e.Message);
     }
@@ -218,7 +218,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         });
         using var client = Client();
         var e = await FetchBigFailsAsync(client);
-        Assert.Equal(RegistryErrorKind.Hostile, e.Kind);
+        Assert.Equal(RegistryErrorKind.Hostile, e.Reason);
         Assert.Contains(BigBlob.Digest.ToString(), e.Message);
     }
 
@@ -233,7 +233,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         });
         using var client = Client();
         var e = await FetchBigFailsAsync(client);
-        Assert.Equal(RegistryErrorKind.Hostile, e.Kind);
+        Assert.Equal(RegistryErrorKind.Hostile, e.Reason);
         Assert.Contains($"more than the {Big.Length} bytes", e.Message);
     }
 
@@ -264,7 +264,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         Array.Fill(huge, (byte)' ');
         _fake.Manifest(Repo, "huge", huge, OciMediaTypes.Manifest);
         var e = await ResolveFailsAsync("huge");
-        Assert.Equal(RegistryErrorKind.Hostile, e.Kind);
+        Assert.Equal(RegistryErrorKind.Hostile, e.Reason);
         Assert.Contains("4194304-byte limit", e.Message);
         Assert.Contains("huge", e.Message);
     }
@@ -280,7 +280,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
                 await ctx.Response.Body.WriteAsync(chunk, ctx.RequestAborted);
         });
         var e = await ResolveFailsAsync("endless");
-        Assert.Equal(RegistryErrorKind.Hostile, e.Kind);
+        Assert.Equal(RegistryErrorKind.Hostile, e.Reason);
         Assert.Contains("4194304-byte limit", e.Message);
     }
 
@@ -290,7 +290,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         var other = OciImage.Create([new LayerBuilder().File("other", "x").Build()], new ImageConfig());
         _fake.Manifest(Repo, Tiny.Digest, other.ManifestBytes, OciMediaTypes.Manifest);
         var e = await ResolveFailsAsync(Tiny.Digest);
-        Assert.Equal(RegistryErrorKind.Hostile, e.Kind);
+        Assert.Equal(RegistryErrorKind.Hostile, e.Reason);
         Assert.Contains(Tiny.Digest, e.Message);
         Assert.Contains(other.Digest, e.Message);
     }
@@ -301,7 +301,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         var other = OciImage.Create([new LayerBuilder().File("other", "x").Build()], new ImageConfig());
         _fake.Manifest(Repo, "liar", other.ManifestBytes, OciMediaTypes.Manifest, contentDigest: Tiny.Digest);
         var e = await ResolveFailsAsync("liar");
-        Assert.Equal(RegistryErrorKind.Hostile, e.Kind);
+        Assert.Equal(RegistryErrorKind.Hostile, e.Reason);
         Assert.Contains("Docker-Content-Digest", e.Message);
     }
 
@@ -314,7 +314,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         var schema1 = FakeRegistry.Utf8("{\"schemaVersion\":1,\"name\":\"crisharp-test/tiny\",\"tag\":\"old\",\"architecture\":\"amd64\",\"fsLayers\":[],\"history\":[]}");
         _fake.Manifest(Repo, "old", schema1, contentType);
         var e = await ResolveFailsAsync("old");
-        Assert.Equal(RegistryErrorKind.Unsupported, e.Kind);
+        Assert.Equal(RegistryErrorKind.Unsupported, e.Reason);
         Assert.Contains("schema 1", e.Message);
     }
 
@@ -323,7 +323,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
     {
         _fake.Manifest(Repo, "odd", Tiny.ManifestBytes, "application/vnd.example.thing+json");
         var e = await ResolveFailsAsync("odd");
-        Assert.Equal(RegistryErrorKind.Unsupported, e.Kind);
+        Assert.Equal(RegistryErrorKind.Unsupported, e.Reason);
         Assert.Contains("application/vnd.example.thing+json", e.Message);
     }
 
@@ -332,7 +332,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
     {
         _fake.Manifest(Repo, "garbage", FakeRegistry.Utf8("{not json"), OciMediaTypes.Manifest);
         var e = await ResolveFailsAsync("garbage");
-        Assert.Equal(RegistryErrorKind.Hostile, e.Kind);
+        Assert.Equal(RegistryErrorKind.Hostile, e.Reason);
     }
 
     [Fact]
@@ -342,7 +342,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         var index = OciImage.CreateIndex([(arm, new OciPlatform("linux", "arm64", "v8"))]);
         _fake.Manifest(Repo, "armonly", index.ManifestBytes, OciMediaTypes.Index);
         var e = await ResolveFailsAsync("armonly");
-        Assert.Equal(RegistryErrorKind.NotFound, e.Kind);
+        Assert.Equal(RegistryErrorKind.NotFound, e.Reason);
         Assert.Contains("linux/arm64/v8", e.Message);
     }
 
@@ -364,7 +364,7 @@ public sealed class HostileRegistryTests : IAsyncLifetime
         var config = Tiny.Config!;
         _fake.Blob(Repo, config.Digest, config.Data.Select(b => (byte)(b ^ 1)).ToArray());
         var e = await ResolveFailsAsync();
-        Assert.Equal(RegistryErrorKind.Hostile, e.Kind);
+        Assert.Equal(RegistryErrorKind.Hostile, e.Reason);
         Assert.Contains(config.Digest, e.Message);
     }
 }

@@ -115,7 +115,7 @@ public sealed class ImagePullerTests : IAsyncLifetime, IDisposable
 
         var e = await Assert.ThrowsAsync<RegistryException>(() => PullAsync(":latest"));
 
-        Assert.Equal(RegistryErrorKind.NotFound, e.Kind);
+        Assert.Equal(RegistryErrorKind.NotFound, e.Reason);
         Assert.Empty(_images.List());
     }
 }

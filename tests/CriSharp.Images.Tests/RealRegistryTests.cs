@@ -122,7 +122,7 @@ public sealed class RealRegistryTests(AnonymousRegistry fixture) : IClassFixture
         using var client = new TestClient();
         var e = await Assert.ThrowsAsync<RegistryException>(() =>
             client.Client.ResolveAsync(ImageReference.Parse($"{fixture.Registry.Host}/crisharp-test/busybox:nope"), Anonymous, default));
-        Assert.Equal(RegistryErrorKind.NotFound, e.Kind);
+        Assert.Equal(RegistryErrorKind.NotFound, e.Reason);
         Assert.Contains(fixture.Registry.Host, e.Message);
         Assert.Contains("crisharp-test/busybox", e.Message);
         Assert.Contains("nope", e.Message);
@@ -183,7 +183,7 @@ public sealed class RealRegistryTests(AnonymousRegistry fixture) : IClassFixture
         });
         var e = await Assert.ThrowsAsync<RegistryException>(() =>
             client.Client.ResolveAsync(ImageReference.Parse("registry.k8s.io/pause:3.9"), Anonymous, default));
-        Assert.Equal(RegistryErrorKind.Network, e.Kind);
+        Assert.Equal(RegistryErrorKind.Network, e.Reason);
         Assert.All(client.Requests, u => Assert.Equal(dead, u.Port));
     }
 }

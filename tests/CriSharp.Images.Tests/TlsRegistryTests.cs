@@ -71,7 +71,7 @@ public sealed class TlsRegistryTests : IAsyncLifetime
     {
         using var client = new TestClient();
         var e = await Assert.ThrowsAsync<RegistryException>(() => client.Client.ResolveAsync(Ref, null, default));
-        Assert.Equal(RegistryErrorKind.Network, e.Kind);
+        Assert.Equal(RegistryErrorKind.Network, e.Reason);
         Assert.Contains(_fake.Host, e.Message);
     }
 
@@ -92,6 +92,6 @@ public sealed class TlsRegistryTests : IAsyncLifetime
         using var client = new TestClient(c => c.Registries.Hosts[$"localhost:{port}"] = new() { CaDir = _caDir });
         var e = await Assert.ThrowsAsync<RegistryException>(() =>
             client.Client.ResolveAsync(ImageReference.Parse($"localhost:{port}/{Repo}:latest"), null, default));
-        Assert.Equal(RegistryErrorKind.Network, e.Kind);
+        Assert.Equal(RegistryErrorKind.Network, e.Reason);
     }
 }

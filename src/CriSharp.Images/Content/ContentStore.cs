@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using CriSharp.Linux;
+using CriSharp.Model;
 
 namespace CriSharp.Images.Content;
 
@@ -136,4 +137,4 @@ public sealed class ContentStore
 }
 
 /// <summary>A blob whose bytes do not match its digest or size.</summary>
-public sealed class BlobVerificationException(string message) : Exception(message);
+public sealed class BlobVerificationException(string message) : CriSharpException(ErrorKind.DataLoss, message);

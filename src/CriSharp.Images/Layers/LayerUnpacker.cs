@@ -4,12 +4,13 @@ using System.Text;
 using CriSharp.Images.Content;
 using CriSharp.Linux;
 using ZstdSharp;
+using CriSharp.Model;
 
 namespace CriSharp.Images.Layers;
 
 /// <summary>A layer entry that would escape the target directory or is otherwise refused on sight.</summary>
 public sealed class HostileLayerException(string entry, string reason)
-    : Exception($"hostile layer entry '{entry.Replace("\0", "\\0", StringComparison.Ordinal)}': {reason}")
+    : CriSharpException(ErrorKind.FailedPrecondition, $"hostile layer entry '{entry.Replace("\0", "\\0", StringComparison.Ordinal)}': {reason}")
 {
     public string Entry { get; } = entry;
     public string Reason { get; } = reason;

@@ -43,7 +43,7 @@ public sealed partial class RegistryClient
                 _tokens[anonymous] = token;
                 return new(new("Bearer", token.Token), true, null);
             }
-            catch (RegistryException e) when (e.Kind == RegistryErrorKind.Unauthenticated && scope.HasTokenCredentials)
+            catch (RegistryException e) when (e.Reason == RegistryErrorKind.Unauthenticated && scope.HasTokenCredentials)
             {
                 _log.Debug("{What}: anonymous token refused; using credentials", what);
             }

@@ -31,7 +31,7 @@ public sealed partial class RegistryClient
             }
         }
         var last = failures[^1].Error;
-        throw new RegistryException(last.Kind,
+        throw new RegistryException(last.Reason,
             $"resolving {reference} failed at every endpoint: " + string.Join("; ", failures.Select(f => f.Error.Message)), last);
     }
 

@@ -72,7 +72,7 @@ public sealed partial class RegistryClient : IDisposable
         {
             challenge = await PingAsync(endpoint, purpose, ct).ConfigureAwait(false);
         }
-        catch (RegistryException e) when (endpoint.PlainHttpFallback && e.Kind == RegistryErrorKind.Network)
+        catch (RegistryException e) when (endpoint.PlainHttpFallback && e.Reason == RegistryErrorKind.Network)
         {
             _log.Debug("HTTPS to {Endpoint} failed ({Error}); trying plain HTTP", endpoint, e.Message);
             effective = endpoint.AsPlainHttp();

@@ -1,3 +1,5 @@
+using CriSharp.Model;
+
 namespace CriSharp.Images.Registry;
 
 /// <summary>Why a registry operation failed; the CRI façade maps these to gRPC codes.</summary>
@@ -18,9 +20,18 @@ public enum RegistryErrorKind
 }
 
 /// <summary>A registry operation failed; the message names the registry, repository and reference or digest.</summary>
-public sealed class RegistryException(RegistryErrorKind kind, string message, Exception? inner = null)
-    : Exception(message, inner)
+public sealed class RegistryException(RegistryErrorKind reason, string message, Exception? inner = null)
+    : CriSharpException(KindOf(reason), message, inner)
 {
-    /// <summary>The class of failure.</summary>
-    public RegistryErrorKind Kind { get; } = kind;
+    /// <summary>The class of registry failure.</summary>
+    public RegistryErrorKind Reason { get; } = reason;
+
+    static ErrorKind KindOf(RegistryErrorKind reason) => reason switch
+    {
+        RegistryErrorKind.NotFound => ErrorKind.NotFound,
+        RegistryErrorKind.Unauthenticated => ErrorKind.Unauthenticated,
+        RegistryErrorKind.Stalled => ErrorKind.DeadlineExceeded,
+        RegistryErrorKind.Network => ErrorKind.Unavailable,
+        _ => ErrorKind.FailedPrecondition,
+    };
 }
