@@ -52,6 +52,8 @@ public static class CriServices
         services.AddSingleton<IPodNetwork>(sp => sp.GetRequiredService<CniNetwork>());
         services.AddSingleton(_ => new ExitWatcher(Path.Combine(state, "exits"), log: logger));
         services.AddSingleton(_ => new ConmonMonitor(config.Current.MonitorPath, Path.Combine(state, "exits"), Path.Combine(state, "a")));
+        services.AddSingleton<IOciRuntimes>(_ => new OciRuntimes(config));
+        services.AddSingleton<IContainerMonitor>(sp => sp.GetRequiredService<ConmonMonitor>());
         services.AddSingleton<InfraProcess>();
         services.AddSingleton<PodManager>();
         services.AddSingleton(_ => new Mechanism.Cdi.CdiRegistry(() => config.Current.Cdi.SpecDirs));

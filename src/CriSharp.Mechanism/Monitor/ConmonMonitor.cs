@@ -26,7 +26,7 @@ public sealed class RuntimeCreateException : CriSharpException
 /// in the bundle); <paramref name="StdinOnce"/> closes the container's stdin when the first attached client detaches.
 /// </summary>
 public sealed record ContainerLaunch(
-    string Id, string Name, string Bundle, OciRuntime Runtime, string LogPath,
+    string Id, string Name, string Bundle, IOciRuntime Runtime, string LogPath,
     bool Terminal = false, bool Stdin = false, bool StdinOnce = false)
 {
     /// <summary>conmon's --log-size-max in bytes; null leaves the log unbounded.</summary>
@@ -40,7 +40,7 @@ public sealed record ContainerLaunch(
 /// attach socket and writes `exitDir/id` with the exit code when the container ends. The conmon process we start
 /// forks a daemon and exits at once; nothing here waits for the daemon.
 /// </summary>
-public sealed class ConmonMonitor(string conmonPath, string exitDir, string attachDir, TimeSpan? createTimeout = null)
+public sealed class ConmonMonitor(string conmonPath, string exitDir, string attachDir, TimeSpan? createTimeout = null) : IContainerMonitor
 {
     public string ConmonPath { get; } = conmonPath;
     public string ExitDir { get; } = exitDir;
@@ -114,7 +114,7 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
     }
 
     // "--root=<dir>" as one word: conmon passes each --runtime-arg through to `runtime <args> create ...`.
-    static IEnumerable<string> RuntimeArgs(OciRuntime runtime) => ["--root=" + runtime.RootDir];
+    static IEnumerable<string> RuntimeArgs(IOciRuntime runtime) => ["--root=" + runtime.RootDir];
 
     /// <summary>
     /// Starts conmon, which runs `runtime create` for the bundle; returns once the container exists (state

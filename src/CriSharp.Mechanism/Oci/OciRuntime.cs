@@ -14,7 +14,7 @@ public sealed record OciState(string Status /* creating|created|running|stopped|
 /// Drives one OCI runtime handler (runc or crun) through its command line, with its own state root.
 /// Container creation goes through <see cref="Monitor.ConmonMonitor"/>, which runs `create` under conmon.
 /// </summary>
-public sealed class OciRuntime(string handlerName, string binaryPath, string rootDir, TimeSpan? commandTimeout = null)
+public sealed class OciRuntime(string handlerName, string binaryPath, string rootDir, TimeSpan? commandTimeout = null) : IOciRuntime
 {
     public string HandlerName { get; } = handlerName;
     public string BinaryPath { get; } = binaryPath;

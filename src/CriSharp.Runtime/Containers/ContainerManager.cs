@@ -28,7 +28,8 @@ public sealed partial class ContainerManager : IPodContainers
     readonly ImagePuller _puller;
     readonly LayerStore _layers;
     readonly ICgroupManager _cgroups;
-    readonly ConmonMonitor _monitor;
+    readonly IContainerMonitor _monitor;
+    readonly IOciRuntimes _runtimes;
     readonly ExitWatcher _exits;
     readonly NamespacePinner _pinner;
     readonly CdiRegistry _cdi;
@@ -42,7 +43,7 @@ public sealed partial class ContainerManager : IPodContainers
     readonly ConcurrentDictionary<string, ConcurrentDictionary<Task, byte>> _creating = new();
 
     public ContainerManager(LiveConfig config, RecordIndex<ContainerRecord> containers, RecordIndex<PodSandbox> sandboxes,
-        ImageStore images, ImagePuller puller, LayerStore layers, ICgroupManager cgroups, ConmonMonitor monitor, ExitWatcher exits, NamespacePinner pinner, CdiRegistry cdi, ILogger log)
+        ImageStore images, ImagePuller puller, LayerStore layers, ICgroupManager cgroups, IOciRuntimes runtimes, IContainerMonitor monitor, ExitWatcher exits, NamespacePinner pinner, CdiRegistry cdi, ILogger log)
     {
         _pinner = pinner;
         _cdi = cdi;
@@ -53,6 +54,7 @@ public sealed partial class ContainerManager : IPodContainers
         _puller = puller;
         _layers = layers;
         _cgroups = cgroups;
+        _runtimes = runtimes;
         _monitor = monitor;
         _exits = exits;
         _log = log;
@@ -64,12 +66,7 @@ public sealed partial class ContainerManager : IPodContainers
     public string ContainersStateDir => Path.Combine(_config.Current.StateDir, "containers");
     public string ContainersLayerDir => Path.Combine(_config.Current.Root, "containers");
 
-    public OciRuntime RuntimeFor(string handler)
-    {
-        var h = _config.Current.Runtimes.GetValueOrDefault(handler)
-            ?? throw new HandlerUnavailableException(handler, "it is no longer configured");
-        return new OciRuntime(handler, h.Path, h.RootDir);
-    }
+    public IOciRuntime RuntimeFor(string handler) => _runtimes.For(handler);
 
     /// <summary>Why <paramref name="handler"/> cannot be used now (not configured, binary missing), or null when it can.</summary>
     public string? HandlerUnavailable(string handler)

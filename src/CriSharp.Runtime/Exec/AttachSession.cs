@@ -51,7 +51,7 @@ sealed class AttachSession : IStreamingProcess
         Exited = WaitForEndAsync();
     }
 
-    public static async Task<AttachSession> ConnectAsync(ConmonMonitor monitor, ContainerRecord container,
+    public static async Task<AttachSession> ConnectAsync(IContainerMonitor monitor, ContainerRecord container,
         RecordIndex<ContainerRecord> containers, bool tty, bool stdin, CancellationToken ct)
     {
         var path = ConmonMonitor.AttachSocketPath(monitor.AttachDir, container.Id);

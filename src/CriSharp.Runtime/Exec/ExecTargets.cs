@@ -8,7 +8,7 @@ namespace CriSharp.Runtime.Exec;
 public sealed class ExecTargets(ContainerManager containers)
 {
     /// <summary>By full id or unique prefix; unknown → <see cref="ObjectNotFoundException"/>, not running → <see cref="WrongStateException"/>.</summary>
-    public (ContainerRecord Container, OciRuntime Runtime) Resolve(string containerId)
+    public (ContainerRecord Container, IOciRuntime Runtime) Resolve(string containerId)
     {
         var c = containers.Find(containerId) ?? throw new ObjectNotFoundException($"container {containerId} not found");
         if (c.State != ContainerState.Running)
@@ -17,7 +17,7 @@ public sealed class ExecTargets(ContainerManager containers)
     }
 
     /// <summary>`runtime --root R exec --process F [extra] id`.</summary>
-    public static string[] ExecArgs(OciRuntime runtime, string containerId, string processFile, params string[] extra)
+    public static string[] ExecArgs(IOciRuntime runtime, string containerId, string processFile, params string[] extra)
     {
         runtime.EnsureAvailable();
         return [.. runtime.GlobalArgs, "exec", "--process", processFile, .. extra, containerId];

@@ -25,7 +25,7 @@ namespace CriSharp.Runtime.Exec;
 public sealed class RuntimeStreamingBackend(
     ExecTargets targets,
     ExecProcessSpecs specs,
-    ConmonMonitor monitor,
+    IContainerMonitor monitor,
     RecordIndex<ContainerRecord> containers,
     RecordIndex<PodSandbox> sandboxes,
     LiveConfig config,
@@ -65,11 +65,11 @@ public sealed class RuntimeStreamingBackend(
     }
 
     /// <summary>crun hands out the pty master of a foreground exec; runc only of a detached one.</summary>
-    internal static bool SendsConsoleInForeground(OciRuntime runtime) =>
+    internal static bool SendsConsoleInForeground(IOciRuntime runtime) =>
         Path.GetFileName(runtime.BinaryPath).StartsWith("crun", StringComparison.Ordinal);
 
     /// <summary>`exec` with stdin/stdout/stderr as pipes; <paramref name="processFile"/> is deleted when the session ends.</summary>
-    internal static ExecSession StartPiped(OciRuntime runtime, string containerId, string processFile, bool stdin)
+    internal static ExecSession StartPiped(IOciRuntime runtime, string containerId, string processFile, bool stdin)
     {
         var proc = ProcessRunner.Start(runtime.BinaryPath, ExecTargets.ExecArgs(runtime, containerId, processFile));
         // Our own cancellable views of the pipes; the originals close with the process.
@@ -88,7 +88,7 @@ public sealed class RuntimeStreamingBackend(
     }
 
     /// <summary>A tty `exec` in the foreground on a pty of ours (runc).</summary>
-    internal static ExecSession StartOnHostTerminal(OciRuntime runtime, string containerId, string processFile, bool stdin)
+    internal static ExecSession StartOnHostTerminal(IOciRuntime runtime, string containerId, string processFile, bool stdin)
     {
         var (master, slavePath) = Terminal.OpenPty();
         int slave = -1;
@@ -126,7 +126,7 @@ public sealed class RuntimeStreamingBackend(
     }
 
     /// <summary>A tty `exec` in the foreground whose pty master the runtime sends over a console socket in <paramref name="socketDir"/> (crun).</summary>
-    internal static async Task<ExecSession> StartWithConsoleSocketAsync(OciRuntime runtime, string containerId, string processFile, string socketDir, bool stdin, CancellationToken ct)
+    internal static async Task<ExecSession> StartWithConsoleSocketAsync(IOciRuntime runtime, string containerId, string processFile, string socketDir, bool stdin, CancellationToken ct)
     {
         Directory.CreateDirectory(socketDir);
         using var console = ConsoleSocket.Listen(Path.Combine(socketDir, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)) + ".sock"));

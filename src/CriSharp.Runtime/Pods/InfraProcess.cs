@@ -15,18 +15,15 @@ namespace CriSharp.Runtime.Pods;
 /// the host's static catatonit (Debian package) is bind-mounted into an empty read-only rootfs and run
 /// in pause mode under conmon, like any container, so it survives daemon restarts.
 /// </summary>
-public sealed class InfraProcess(LiveConfig config, ConmonMonitor monitor)
+public sealed class InfraProcess(IOciRuntimes runtimes, IContainerMonitor monitor)
 {
     public const string Binary = "/usr/bin/catatonit";
 
     static string BundleOf(PodSandbox pod) => Path.Combine(pod.Dir, "infra");
 
-    public OciRuntime RuntimeFor(PodSandbox pod)
-    {
-        var h = config.Current.Runtimes.GetValueOrDefault(pod.RuntimeHandler)
-            ?? throw new HandlerUnavailableException(pod.RuntimeHandler, "it is no longer configured");
-        return new OciRuntime(pod.RuntimeHandler, h.Path, h.RootDir);
-    }
+    public IOciRuntimes Runtimes => runtimes;
+
+    public IOciRuntime RuntimeFor(PodSandbox pod) => runtimes.For(pod.RuntimeHandler);
 
     /// <summary>Starts the infra process; returns its container id and host pid.</summary>
     public async Task<(string Id, int Pid)> StartAsync(PodSandbox pod, string cgroupPath, CancellationToken ct)

@@ -57,9 +57,9 @@ public sealed partial class PodManager
     async Task<bool> DeleteLeftoverInfraAsync(string dir, string id)
     {
         if (!Directory.Exists(Path.Combine(dir, "infra"))) return true;
-        foreach (var (name, handler) in config.Current.Runtimes)
+        foreach (var runtime in infra.Runtimes.All())
         {
-            try { await new OciRuntime(name, handler.Path, handler.RootDir).DeleteAsync("infra-" + id, force: true); }
+            try { await runtime.DeleteAsync("infra-" + id, force: true); }
             catch (HandlerUnavailableException e) { log.Warning("leftover infra of pod sandbox {PodId}: {Error}", id, e.Message); }
             catch (ExternalProgramException e)
             {
