@@ -82,14 +82,14 @@ public sealed partial class ContainerManager
             }
             _log.Warning("removing leftovers of container {ContainerId} from an interrupted create", id);
             var deleted = true;
-            foreach (var handler in _config.Current.Runtimes.Keys)
+            foreach (var runtime in _runtimes.All())
             {
-                try { await RuntimeFor(handler).DeleteAsync(id, force: true); }
-                catch (HandlerUnavailableException e) { _log.Warning("leftover container {ContainerId}: not deleted from {Handler}: {Error}", id, handler, e.Message); }
+                try { await runtime.DeleteAsync(id, force: true); }
+                catch (HandlerUnavailableException e) { _log.Warning("leftover container {ContainerId}: not deleted from {Handler}: {Error}", id, runtime.HandlerName, e.Message); }
                 catch (ExternalProgramException e)
                 {
                     // The daemon still starts; what the runtime would not delete stays, with its bundle, for the next start.
-                    _log.Error("leftover container {ContainerId}: {Handler} could not delete it, its bundle stays: {Error}", id, handler, e.Message);
+                    _log.Error("leftover container {ContainerId}: {Handler} could not delete it, its bundle stays: {Error}", id, runtime.HandlerName, e.Message);
                     deleted = false;
                 }
             }

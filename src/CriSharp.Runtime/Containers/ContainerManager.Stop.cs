@@ -7,6 +7,9 @@ namespace CriSharp.Runtime.Containers;
 /// <summary>StopContainer (stop signal, then SIGKILL) and exit tracking from conmon's exit files.</summary>
 public sealed partial class ContainerManager
 {
+    /// <summary>How long after SIGKILL the monitor has to report the exit before the runtime's own state decides.</summary>
+    internal TimeSpan KillGrace { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Stop signal, then SIGKILL after <paramref name="timeoutSeconds"/>; idempotent.</summary>
     public async Task StopAsync(string id, long timeoutSeconds, CancellationToken ct)
     {
@@ -35,7 +38,7 @@ public sealed partial class ContainerManager
             if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeoutSeconds), ct)) == exited) return;
         }
         await runtime.KillAsync(id, Signals.SIGKILL, all: true);
-        if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(10), ct)) != exited)
+        if (await Task.WhenAny(exited, Task.Delay(KillGrace, ct)) != exited)
         {
             // conmon should have written the exit file by now; read the runtime's view instead of waiting forever.
             var state = await runtime.StateAsync(id);
@@ -43,7 +46,7 @@ public sealed partial class ContainerManager
                 _containers.Update(id, r => r.State == ContainerState.Running
                     ? r with { State = ContainerState.Exited, ExitCode = 137, FinishedAt = Naming.NowNanos(), Reason = "Error" } : r);
             else
-                throw new WrongStateException($"container {id} did not stop within 10 s of SIGKILL");
+                throw new WrongStateException($"container {id} did not stop within {KillGrace.TotalSeconds:0.#} s of SIGKILL");
         }
     }
 
@@ -59,7 +62,8 @@ public sealed partial class ContainerManager
     {
         var c = _containers.Get(id);
         if (c == null) return;
-        var oom = exitCode != 0 && OomDetector.WasOomKilled(_cgroups, c.CgroupPath);
+        // conmon's marker in the bundle first (it outlives the cgroup), then the cgroup's own counter.
+        var oom = exitCode != 0 && OomDetector.WasOomKilled(_cgroups, c.CgroupPath, c.BundleDir);
         _containers.Update(id, r => r.State == ContainerState.Exited ? r : r with
         {
             State = ContainerState.Exited,
