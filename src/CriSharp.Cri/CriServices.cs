@@ -16,6 +16,7 @@ using CriSharp.Runtime.Exec;
 using CriSharp.Runtime.Pods;
 using CriSharp.Streaming;
 using Microsoft.Extensions.DependencyInjection;
+using CriSharp.State;
 
 namespace CriSharp.Cri;
 
@@ -27,12 +28,33 @@ public static class CriServices
 
     public static IServiceCollection AddCri(this IServiceCollection services, LiveConfig config, Serilog.ILogger logger)
     {
+        if (config.Current.CgroupDriver == "systemd")
+            throw new InvalidOperationException("cgroup_driver = \"systemd\" is not implemented yet; use \"cgroupfs\" (and kubelet --cgroup-driver=cgroupfs)");
         services.AddSingleton(config);
         services.AddSingleton(logger);
         services.AddSingleton<RuntimeReadinessProbe>();
         services.AddSingleton<HandlerFeatureProbe>();
         services.AddSingleton<NetworkReadinessProbe>();
         services.AddSingleton<PodCidrState>();
+        AddImages(services, config, logger);
+        AddMechanism(services, config, logger);
+        AddLifecycle(services, config, logger);
+        services.AddSingleton<CallLoggingInterceptor>();
+        services.AddGrpc(o =>
+        {
+            o.Interceptors.Add<CallLoggingInterceptor>();
+            o.MaxReceiveMessageSize = MaxMessageBytes;
+            // ExecSync answers stay under 16 MiB (ExecSyncRunner.MaxOutputBytes for both streams together); other
+            // large lists are still sent to a client that accepts more than kubelet's default.
+            o.MaxSendMessageSize = 2 * MaxMessageBytes;
+            o.EnableDetailedErrors = true;
+        });
+        return services;
+    }
+
+    /// <summary>The image engine: content, layers, image records, the registry client and the puller.</summary>
+    static void AddImages(IServiceCollection services, LiveConfig config, Serilog.ILogger logger)
+    {
         var root = config.Current.Root;
         services.AddSingleton(_ => new ContentStore(root));
         services.AddSingleton(_ => new LayerStore(root));
@@ -40,23 +62,31 @@ public static class CriServices
         services.AddSingleton(sp => new RegistryClient(config, logger));
         services.AddSingleton<ImagePuller>();
         services.AddSingleton<ImageFsUsage>();
+    }
 
+    /// <summary>The records, and the mechanism the lifecycle drives: cgroups, namespaces, CNI, the OCI runtimes, conmon.</summary>
+    static void AddMechanism(IServiceCollection services, LiveConfig config, Serilog.ILogger logger)
+    {
+        var root = config.Current.Root;
         var state = config.Current.StateDir;
-        if (config.Current.CgroupDriver == "systemd")
-            throw new InvalidOperationException("cgroup_driver = \"systemd\" is not implemented yet; use \"cgroupfs\" (and kubelet --cgroup-driver=cgroupfs)");
         services.AddSingleton(_ => RuntimeRecords.Sandboxes(root));
         services.AddSingleton(_ => RuntimeRecords.Containers(root));
         services.AddSingleton(_ => CgroupManager.CreateCgroupfs());
         services.AddSingleton(_ => new NamespacePinner());
         services.AddSingleton<CniNetwork>();
         services.AddSingleton<IPodNetwork>(sp => sp.GetRequiredService<CniNetwork>());
-        services.AddSingleton(_ => new ExitWatcher(Path.Combine(state, "exits"), log: logger));
-        services.AddSingleton(_ => new ConmonMonitor(config.Current.MonitorPath, Path.Combine(state, "exits"), Path.Combine(state, "a")));
+        services.AddSingleton(_ => new ExitWatcher(StateLayout.Exits(state), log: logger));
+        services.AddSingleton(_ => new ConmonMonitor(config.Current.MonitorPath, StateLayout.Exits(state), StateLayout.AttachLinks(state)));
         services.AddSingleton<IOciRuntimes>(_ => new OciRuntimes(config));
         services.AddSingleton<IContainerMonitor>(sp => sp.GetRequiredService<ConmonMonitor>());
+        services.AddSingleton(_ => new Mechanism.Cdi.CdiRegistry(() => config.Current.Cdi.SpecDirs));
+    }
+
+    /// <summary>The lifecycle: pods, containers, exec, stats, events, and the streaming server it backs.</summary>
+    static void AddLifecycle(IServiceCollection services, LiveConfig config, Serilog.ILogger logger)
+    {
         services.AddSingleton<InfraProcess>();
         services.AddSingleton<PodManager>();
-        services.AddSingleton(_ => new Mechanism.Cdi.CdiRegistry(() => config.Current.Cdi.SpecDirs));
         services.AddSingleton<ContainerManager>();
         services.AddSingleton<IPodContainers>(sp => sp.GetRequiredService<ContainerManager>());
         services.AddSingleton<ExecTargets>();
@@ -74,17 +104,6 @@ public static class CriServices
         });
         services.AddSingleton<PodResourceUpdater>();
         services.AddSingleton(sp => new StreamingServer(config.Current.Stream, sp.GetRequiredService<IStreamingBackend>(), logger));
-        services.AddSingleton<CallLoggingInterceptor>();
-        services.AddGrpc(o =>
-        {
-            o.Interceptors.Add<CallLoggingInterceptor>();
-            o.MaxReceiveMessageSize = MaxMessageBytes;
-            // ExecSync answers stay under 16 MiB (ExecSyncRunner.MaxOutputBytes for both streams together); other
-            // large lists are still sent to a client that accepts more than kubelet's default.
-            o.MaxSendMessageSize = 2 * MaxMessageBytes;
-            o.EnableDetailedErrors = true;
-        });
-        return services;
     }
 
     /// <summary>Rebuilds in-memory state from disk before the socket accepts calls.</summary>

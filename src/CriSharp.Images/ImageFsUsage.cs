@@ -1,5 +1,6 @@
 using System.IO.Enumeration;
 using CriSharp.Configuration;
+using CriSharp.State;
 
 namespace CriSharp.Images;
 
@@ -18,7 +19,7 @@ public sealed class ImageFsUsage(LiveConfig config)
     readonly object _sync = new();
 
     public string ImageDir => config.Current.Root;
-    public string ContainersDir => Path.Combine(config.Current.Root, "containers");
+    public string ContainersDir => StateLayout.ContainerLayers(config.Current.Root);
 
     public (DiskUsage Image, DiskUsage Containers) Current()
     {

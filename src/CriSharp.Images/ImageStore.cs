@@ -31,7 +31,7 @@ public sealed class ImageStore
 
     public ImageStore(string root, ContentStore content, LayerStore layers, ILogger log)
     {
-        _records = new RecordIndex<ImageRecord>(Path.Combine(root, "images"), ImagesJsonContext.Default.ImageRecord, r => r.Hex, Quarantine.Under(root));
+        _records = new RecordIndex<ImageRecord>(StateLayout.Images(root), ImagesJsonContext.Default.ImageRecord, r => r.Hex, Quarantine.Under(root));
         _content = content;
         _layers = layers;
         _log = log;

@@ -4,6 +4,7 @@ using CriSharp.Configuration;
 using CriSharp.Linux;
 using CriSharp.Model;
 using Serilog;
+using CriSharp.State;
 
 namespace CriSharp.Network;
 
@@ -17,7 +18,7 @@ public sealed class CniNetwork(LiveConfig config, ILogger log) : IPodNetwork
     /// <summary>The pod's interface name (CNI_IFNAME).</summary>
     public const string IfName = "eth0";
 
-    readonly CniCache _cache = new(Path.Combine(config.Current.Root, "cni"));
+    readonly CniCache _cache = new(StateLayout.CniCache(config.Current.Root));
 
     public CniCache Cache => _cache;
 

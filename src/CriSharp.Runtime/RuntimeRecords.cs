@@ -7,8 +7,8 @@ namespace CriSharp.Runtime;
 public static class RuntimeRecords
 {
     public static RecordIndex<PodSandbox> Sandboxes(string root) =>
-        new(Path.Combine(root, "records", "sandboxes"), RuntimeJsonContext.Default.PodSandbox, p => p.Id, Quarantine.Under(root));
+        new(StateLayout.Records(root, "sandboxes"), RuntimeJsonContext.Default.PodSandbox, p => p.Id, Quarantine.Under(root));
 
     public static RecordIndex<ContainerRecord> Containers(string root) =>
-        new(Path.Combine(root, "records", "containers"), RuntimeJsonContext.Default.ContainerRecord, c => c.Id, Quarantine.Under(root));
+        new(StateLayout.Records(root, "containers"), RuntimeJsonContext.Default.ContainerRecord, c => c.Id, Quarantine.Under(root));
 }

@@ -30,7 +30,7 @@ public sealed class Quarantine(string dir)
     public string Dir { get; } = dir;
 
     /// <summary>The quarantine directory under a root dir.</summary>
-    public static Quarantine Under(string root) => new(Path.Combine(root, "quarantine"));
+    public static Quarantine Under(string root) => new(StateLayout.Quarantine(root));
 
     /// <summary>Moves <paramref name="file"/> (a record of <paramref name="kind"/>) aside, durably, with the reason.</summary>
     public QuarantinedRecord Add(string kind, string file, string reason)

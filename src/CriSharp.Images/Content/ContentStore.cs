@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using CriSharp.Linux;
 using CriSharp.Model;
+using CriSharp.State;
 
 namespace CriSharp.Images.Content;
 
@@ -18,8 +19,8 @@ public sealed class ContentStore
 
     public ContentStore(string root)
     {
-        _blobs = Path.Combine(root, "blobs", Digest.Algorithm);
-        _ingest = Path.Combine(root, "ingest");
+        _blobs = StateLayout.Blobs(root, Digest.Algorithm);
+        _ingest = StateLayout.Ingest(root);
         Directory.CreateDirectory(_blobs);
         Directory.CreateDirectory(_ingest);
     }

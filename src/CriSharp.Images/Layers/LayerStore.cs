@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using CriSharp.Images.Content;
+using CriSharp.State;
 
 namespace CriSharp.Images.Layers;
 
@@ -17,7 +18,7 @@ public sealed class LayerStore
 
     public LayerStore(string root)
     {
-        _dir = Path.Combine(root, "layers");
+        _dir = StateLayout.Layers(root);
         Directory.CreateDirectory(_dir);
     }
 

@@ -51,9 +51,6 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
 
     const int ReopenLogsEvent = 2; // conmon's REOPEN_LOGS_EVENT, src/config.h
 
-    /// <summary>Path of the attach socket conmon serves for <paramref name="id"/>: a symlink dir keeps it under the 108-byte sun_path limit.</summary>
-    public static string AttachSocketPath(string attachDir, string id) => Path.Combine(attachDir, id, "attach");
-
     /// <summary>conmon's control FIFO (window resize, log reopen) in the bundle.</summary>
     public static string ControlFifoPath(string bundle) => Path.Combine(bundle, "ctl");
 
@@ -142,7 +139,7 @@ public sealed class ConmonMonitor(string conmonPath, string exitDir, string atta
         Directory.CreateDirectory(ExitDir);
         Directory.CreateDirectory(AttachDir);
         Directory.CreateDirectory(Path.GetDirectoryName(LogPathOf(request))!);
-        foreach (var stale in new[] { ContainerPidFile(request.Bundle), ConmonPidFile(request.Bundle), Path.Combine(ExitDir, request.Id) })
+        foreach (var stale in new[] { ContainerPidFile(request.Bundle), ConmonPidFile(request.Bundle), ((IContainerMonitor)this).ExitFileOf(request.Id) })
             File.Delete(stale);
     }
 

@@ -12,6 +12,15 @@ public interface IContainerMonitor
     /// <summary>Where the monitor links each container's attach socket dir, named by its id.</summary>
     string AttachDir { get; }
 
+    /// <summary>The exit file of container <paramref name="id"/> (there once it ended).</summary>
+    string ExitFileOf(string id) => Path.Combine(ExitDir, id);
+
+    /// <summary>The link to container <paramref name="id"/>'s attach socket dir, which goes with the container.</summary>
+    string AttachLinkOf(string id) => Path.Combine(AttachDir, id);
+
+    /// <summary>The attach socket of container <paramref name="id"/>.</summary>
+    string AttachSocketOf(string id) => Path.Combine(AttachLinkOf(id), "attach");
+
     /// <summary>Creates the container under a new monitor; it is "created", not started.</summary>
     Task<ContainerProcess> CreateAsync(ContainerLaunch request, CancellationToken ct = default);
 

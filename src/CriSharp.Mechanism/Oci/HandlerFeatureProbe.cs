@@ -4,6 +4,7 @@ using CriSharp.Linux;
 using CriSharp.Mechanism.Namespaces;
 using CriSharp.Mechanism.Processes;
 using Serilog;
+using CriSharp.State;
 
 namespace CriSharp.Mechanism.Oci;
 
@@ -46,8 +47,8 @@ public sealed class HandlerFeatureProbe(LiveConfig config, NamespacePinner pinne
     static async Task<IReadOnlyDictionary<string, HandlerFeatures>> ProbeAllAsync(LiveConfig config, NamespacePinner pinner, ILogger log, string shell)
     {
         var c = config.Current;
-        var dir = Path.Combine(c.StateDir, "probes");
-        var layersDir = Path.Combine(c.Root, "probes");
+        var dir = StateLayout.Probes(c.StateDir);
+        var layersDir = StateLayout.ProbeLayers(c.Root);
         // A probe cut short by a crash leaves its mounts and bundle: nothing else lives here.
         foreach (var d in new[] { dir, layersDir })
         {

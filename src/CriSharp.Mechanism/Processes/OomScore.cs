@@ -6,29 +6,9 @@ namespace CriSharp.Mechanism.Processes;
 /// </summary>
 public static class OomScore
 {
-    const int CapSysResource = 24;
+    /// <summary>The daemon's own oom_score_adj.</summary>
+    public static int Own => HostFeatures.Current.OwnOomScoreAdj;
 
-    public static int Own { get; } = ReadOwn();
-
-    public static bool Restricted { get; } = !HasBoundingCapability(CapSysResource);
-
-    static int ReadOwn()
-    {
-        try
-        {
-            return int.Parse(File.ReadAllText("/proc/self/oom_score_adj").Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is IOException or FormatException)
-        {
-            return 0;
-        }
-    }
-
-    static bool HasBoundingCapability(int cap)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("CapBnd:", StringComparison.Ordinal))
-                return (Convert.ToUInt64(line[7..].Trim(), 16) & (1UL << cap)) != 0;
-        return true;
-    }
+    /// <summary>Without CAP_SYS_RESOURCE in the bounding set, no value below <see cref="Own"/> can be set.</summary>
+    public static bool Restricted => !HostFeatures.Current.HasBoundingCapability(HostFeatures.CapSysResource);
 }

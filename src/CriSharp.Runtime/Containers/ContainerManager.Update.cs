@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CriSharp.Mechanism;
 using CriSharp.Mechanism.Oci;
 using CriSharp.Model;
 using CriSharp.Runtime.Spec;

@@ -63,8 +63,8 @@ public sealed partial class ContainerManager : IPodContainers
         images.VolumeUserOf = imageId => _containers.All().FirstOrDefault(c => c.VolumeImageIds.Contains(imageId))?.Id;
     }
 
-    public string ContainersStateDir => Path.Combine(_config.Current.StateDir, "containers");
-    public string ContainersLayerDir => Path.Combine(_config.Current.Root, "containers");
+    public string ContainersStateDir => StateLayout.Bundles(_config.Current.StateDir);
+    public string ContainersLayerDir => StateLayout.ContainerLayers(_config.Current.Root);
 
     public IOciRuntime RuntimeFor(string handler) => _runtimes.For(handler);
 
@@ -111,7 +111,7 @@ public sealed partial class ContainerManager : IPodContainers
     /// <summary>conmon links &lt;attach dir&gt;/&lt;id&gt; to the bundle to keep the socket path short; it goes with the container.</summary>
     void DeleteAttachEntry(string id)
     {
-        var entry = Path.Combine(_monitor.AttachDir, id);
+        var entry = _monitor.AttachLinkOf(id);
         if (File.Exists(entry) || Directory.Exists(entry) || new FileInfo(entry).LinkTarget != null)
         {
             try { File.Delete(entry); }

@@ -54,7 +54,7 @@ sealed class AttachSession : IStreamingProcess
     public static async Task<AttachSession> ConnectAsync(IContainerMonitor monitor, ContainerRecord container,
         RecordIndex<ContainerRecord> containers, bool tty, bool stdin, CancellationToken ct)
     {
-        var path = ConmonMonitor.AttachSocketPath(monitor.AttachDir, container.Id);
+        var path = monitor.AttachSocketOf(container.Id);
         var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
         var directory = -1;
         try

@@ -38,7 +38,7 @@ public sealed class RuntimeStreamingBackend(
     {
         get
         {
-            var dir = Path.Combine(config.Current.StateDir, "exec");
+            var dir = StateLayout.Exec(config.Current.StateDir);
             return dir.Length + 18 <= 107 ? dir : Path.Combine(Path.GetTempPath(), "crisharp-exec");
         }
     }

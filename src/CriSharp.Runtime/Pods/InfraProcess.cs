@@ -75,8 +75,8 @@ public sealed class InfraProcess(IOciRuntimes runtimes, IContainerMonitor monito
         var runtime = RuntimeFor(pod);
         await runtime.KillAsync(pod.InfraContainerId, Signals.SIGKILL, all: true);
         await runtime.DeleteAsync(pod.InfraContainerId, force: true);
-        var exitFile = Path.Combine(monitor.ExitDir, pod.InfraContainerId);
-        var attachEntry = Path.Combine(monitor.AttachDir, pod.InfraContainerId);
+        var exitFile = monitor.ExitFileOf(pod.InfraContainerId);
+        var attachEntry = monitor.AttachLinkOf(pod.InfraContainerId);
         // conmon writes the exit file and keeps its attach link until it has seen the exit; tidy both a little later.
         _ = Task.Run(async () =>
         {

@@ -27,7 +27,7 @@ public sealed partial class PodManager(
     readonly NameRegistry _names = new();
     readonly KeyedLock _locks = new();
 
-    public string PodsDir => Path.Combine(config.Current.StateDir, "pods");
+    public string PodsDir => StateLayout.Pods(config.Current.StateDir);
 
     public void ClaimName(PodSandbox pod) =>
         _names.Claim(Naming.SandboxName(pod.Spec.Name, pod.Spec.Namespace, pod.Spec.Uid, pod.Spec.Attempt), pod.Id);

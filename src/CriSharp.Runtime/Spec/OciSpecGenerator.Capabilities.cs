@@ -1,3 +1,4 @@
+using CriSharp.Mechanism;
 using CriSharp.Mechanism.Oci;
 using CriSharp.Model;
 
@@ -16,7 +17,7 @@ public static partial class OciSpecGenerator
         const string field = "linux.security_context.capabilities";
         // "Every capability" (privileged, add ALL) is every one the kernel knows that this process can pass on.
         var known = OciDefaults.AllCapabilities.Take(Math.Clamp(host.LastCapability + 1, 0, OciDefaults.AllCapabilities.Count))
-            .Where((_, bit) => host.BoundingCapabilities is not { } bounding || (bounding & (1UL << bit)) != 0).ToList();
+            .Where((_, bit) => host.HasBoundingCapability(bit)).ToList();
         List<string> set;
         if (security.Privileged)
         {

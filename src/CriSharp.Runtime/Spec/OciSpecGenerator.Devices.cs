@@ -1,3 +1,4 @@
+using CriSharp.Mechanism;
 using CriSharp.Linux;
 using CriSharp.Mechanism.Oci;
 using CriSharp.Model;

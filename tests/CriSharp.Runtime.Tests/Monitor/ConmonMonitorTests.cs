@@ -61,7 +61,7 @@ public sealed class ConmonMonitorTests(MonitorHost host, ITestOutputHelper outpu
         // The runner returned although conmon's daemon lives on: it was not waited for.
         Assert.True(MonitorHost.IsAlive(process.ConmonPid), "conmon daemon should outlive the launcher");
         Assert.Equal("created", (await runtime.StateAsync(id))!.Status);
-        Assert.True(File.Exists(ConmonMonitor.AttachSocketPath(host.AttachDir, id)), "attach socket");
+        Assert.True(File.Exists(((IContainerMonitor)monitor).AttachSocketOf(id)), "attach socket");
 
         var started = Stopwatch.StartNew();
         await runtime.StartAsync(id);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using CriSharp.Mechanism;
 using CriSharp.Images;
 using CriSharp.Mechanism.Oci;
 using CriSharp.Mechanism.Processes;

@@ -1,15 +1,28 @@
 using System.Globalization;
 
+namespace CriSharp.Mechanism;
 
-namespace CriSharp.Mechanism.Oci;
-
-/// <summary>What the generator needs to know about the host; <see cref="Current"/> probes it once.</summary>
+/// <summary>
+/// Every fact about this host the engine decides on, probed once (<see cref="Current"/>) and nowhere else: cgroup
+/// version and controllers, AppArmor, the kernel's capabilities and this process's bounding set, its open-file limit
+/// and its own oom_score_adj. Tests construct one to pin the facts.
+/// </summary>
 /// <param name="OpenFilesHardLimit">This process's RLIMIT_NOFILE hard limit: without CAP_SYS_RESOURCE the runtime cannot grant more.</param>
 /// <param name="BoundingCapabilities">This process's capability bounding set (CapBnd): a runtime cannot grant a capability
 /// outside it (capset fails with EPERM), so "every capability" means every one in it. Null: no restriction.</param>
 public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool AppArmorEnabled, int LastCapability,
-    ulong OpenFilesHardLimit = OciDefaults.DefaultNofile, ulong? BoundingCapabilities = null)
+    ulong OpenFilesHardLimit = ulong.MaxValue, ulong? BoundingCapabilities = null, int OwnOomScoreAdj = 0)
 {
+    /// <summary>The highest capability number Linux defines today (CAP_CHECKPOINT_RESTORE), for a kernel that does not say.</summary>
+    public const int LastKnownCapability = 40;
+
+    /// <summary>CAP_SYS_RESOURCE, which raising limits and lowering oom_score_adj need.</summary>
+    public const int CapSysResource = 24;
+
+    /// <summary>Whether this process holds <paramref name="capability"/> in its bounding set (unknown set: yes).</summary>
+    public bool HasBoundingCapability(int capability) =>
+        BoundingCapabilities is not { } set || (set & (1UL << capability)) != 0;
+
     static readonly Lazy<HostFeatures> Detected = new(Detect);
 
     /// <summary>This host, probed on first use.</summary>
@@ -24,8 +37,8 @@ public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool Ap
             : Directory.Exists("/sys/fs/cgroup/hugetlb");
         var apparmor = ReadOrEmpty("/sys/module/apparmor/parameters/enabled").StartsWith('Y');
         var lastCap = int.TryParse(ReadOrEmpty("/proc/sys/kernel/cap_last_cap"), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
-            ? n : OciDefaults.AllCapabilities.Count - 1;
-        return new HostFeatures(v2, hugetlb, apparmor, lastCap, ReadOpenFilesHardLimit(), ReadBoundingCapabilities());
+            ? n : LastKnownCapability;
+        return new HostFeatures(v2, hugetlb, apparmor, lastCap, ReadOpenFilesHardLimit(), ReadBoundingCapabilities(), ReadOwnOomScoreAdj());
     }
 
     /// <summary>CapBnd of /proc/self/status (hex); null if unreadable.</summary>
@@ -44,6 +57,9 @@ public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool Ap
         return fields is { Length: >= 2 } && ulong.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var hard)
             ? hard : ulong.MaxValue;
     }
+
+    static int ReadOwnOomScoreAdj() =>
+        int.TryParse(ReadOrEmpty("/proc/self/oom_score_adj"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var own) ? own : 0;
 
     static string ReadOrEmpty(string path)
     {
