@@ -1,10 +1,10 @@
+using CriSharp.Api.V1;
 using CriSharp.Images.Content;
 using CriSharp.Images.Layers;
 using CriSharp.Images.References;
 using CriSharp.Images.Registry;
 using CriSharp.Model;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 

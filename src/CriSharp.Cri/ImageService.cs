@@ -1,4 +1,5 @@
 using System.Globalization;
+using CriSharp.Api.V1;
 using CriSharp.Images;
 using CriSharp.Model;
 using Grpc.Core;
@@ -6,9 +7,9 @@ using Grpc.Core;
 namespace CriSharp.Cri;
 
 /// <summary>The CRI runtime.v1.ImageService, one partial file per RPC.</summary>
-public sealed partial class ImageService(ImagePuller puller, ImageStore images, ImageFsUsage fsUsage) : global::Runtime.V1.ImageService.ImageServiceBase
+public sealed partial class ImageService(ImagePuller puller, ImageStore images, ImageFsUsage fsUsage) : Api.V1.ImageService.ImageServiceBase
 {
-    static string RequireImage(global::Runtime.V1.ImageSpec? spec, string field)
+    static string RequireImage(ImageSpec? spec, string field)
     {
         var image = spec?.Image ?? "";
         if (string.IsNullOrWhiteSpace(image))
@@ -19,20 +20,20 @@ public sealed partial class ImageService(ImagePuller puller, ImageStore images, 
     ImageRecord? Find(string image) => images.Find(image, puller.DefaultRegistry);
 
     /// <summary>The CRI view of an image record; uid or username comes from the config's User.</summary>
-    static global::Runtime.V1.Image ToProto(ImageRecord r)
+    static Image ToProto(ImageRecord r)
     {
-        var image = new global::Runtime.V1.Image
+        var image = new Image
         {
             Id = r.Id,
             Size = (ulong)r.Size,
             Pinned = r.Pinned,
-            Spec = new global::Runtime.V1.ImageSpec { Image = r.Id, Annotations = { r.Annotations } },
+            Spec = new ImageSpec { Image = r.Id, Annotations = { r.Annotations } },
         };
         image.RepoTags.AddRange(r.RepoTags);
         image.RepoDigests.AddRange(r.RepoDigests);
         var user = r.User.Split(':')[0];
         if (long.TryParse(user, NumberStyles.None, CultureInfo.InvariantCulture, out var uid))
-            image.Uid = new global::Runtime.V1.Int64Value { Value = uid };
+            image.Uid = new Int64Value { Value = uid };
         else
             image.Username = user;
         return image;

@@ -1,6 +1,6 @@
 using CriSharp.Model;
 using E = CriSharp.Model;
-using P = Runtime.V1;
+using P = CriSharp.Api.V1;
 
 namespace CriSharp.Cri;
 

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
+using CriSharp.Api.V1;
 using CriSharp.Model;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 

@@ -1,7 +1,7 @@
+using CriSharp.Api.V1;
 using CriSharp.Model;
 using Google.Protobuf;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 

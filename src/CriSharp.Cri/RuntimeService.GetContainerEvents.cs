@@ -1,7 +1,7 @@
 using System.Threading.Channels;
+using CriSharp.Api.V1;
 using CriSharp.Runtime.Events;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 

@@ -1,6 +1,6 @@
+using CriSharp.Api.V1;
 using CriSharp.Model;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 
@@ -13,7 +13,7 @@ public sealed partial class RuntimeService
         return response;
     }
 
-    async Task<IEnumerable<global::Runtime.V1.ContainerStats>> SelectContainerStatsAsync(ContainerStatsFilter? f, CancellationToken ct)
+    async Task<IEnumerable<ContainerStats>> SelectContainerStatsAsync(ContainerStatsFilter? f, CancellationToken ct)
     {
         List<ContainerRecord> selected = [.. containers.List()
             .Where(c => f == null || string.IsNullOrEmpty(f.Id) || c.Id.StartsWith(f.Id, StringComparison.Ordinal))

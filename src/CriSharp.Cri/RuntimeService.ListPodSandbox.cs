@@ -1,5 +1,5 @@
+using CriSharp.Api.V1;
 using Grpc.Core;
-using Runtime.V1;
 using E = CriSharp.Model;
 
 namespace CriSharp.Cri;
@@ -19,7 +19,7 @@ public sealed partial class RuntimeService
         .Where(p => RuntimeMapping.Matches(p.Spec.Labels, f?.LabelSelector))
         .OrderBy(p => p.CreatedAt);
 
-    static global::Runtime.V1.PodSandbox ToProto(E.PodSandbox p) => new()
+    static PodSandbox ToProto(E.PodSandbox p) => new()
     {
         Id = p.Id,
         Metadata = RuntimeMapping.Metadata(p.Spec),

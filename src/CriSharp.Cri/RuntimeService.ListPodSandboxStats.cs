@@ -1,6 +1,6 @@
+using CriSharp.Api.V1;
 using CriSharp.Model;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 
@@ -13,7 +13,7 @@ public sealed partial class RuntimeService
         return response;
     }
 
-    async Task<IEnumerable<global::Runtime.V1.PodSandboxStats>> SelectPodStatsAsync(PodSandboxStatsFilter? f, CancellationToken ct)
+    async Task<IEnumerable<PodSandboxStats>> SelectPodStatsAsync(PodSandboxStatsFilter? f, CancellationToken ct)
     {
         List<Model.PodSandbox> selected = [.. sandboxes.All()
             .Where(p => f == null || string.IsNullOrEmpty(f.Id) || p.Id.StartsWith(f.Id, StringComparison.Ordinal))

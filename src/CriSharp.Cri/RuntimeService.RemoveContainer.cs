@@ -1,5 +1,5 @@
+using CriSharp.Api.V1;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 

@@ -1,6 +1,6 @@
+using CriSharp.Api.V1;
 using CriSharp.Model;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 

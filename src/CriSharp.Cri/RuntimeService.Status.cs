@@ -1,9 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CriSharp.Api.V1;
 using CriSharp.Configuration;
 using CriSharp.Model;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 

@@ -28,7 +28,7 @@ public sealed partial class RuntimeService(
     PodResourceUpdater podResources,
     Runtime.Stats.StatsService stats,
     CriSharp.Streaming.StreamingServer streaming,
-    ExecSyncRunner execSync) : global::Runtime.V1.RuntimeService.RuntimeServiceBase
+    ExecSyncRunner execSync) : Api.V1.RuntimeService.RuntimeServiceBase
 {
     static string RequireId(string id, string field)
     {

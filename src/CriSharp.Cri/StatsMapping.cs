@@ -1,6 +1,6 @@
 using CriSharp.Mechanism.Cgroups;
 using CriSharp.Runtime.Stats;
-using P = Runtime.V1;
+using P = CriSharp.Api.V1;
 
 namespace CriSharp.Cri;
 

@@ -1,16 +1,16 @@
 using System.Runtime.CompilerServices;
+using CriSharp.Api.V1;
 using CriSharp.Model;
 using CriSharp.Runtime.Events;
-using Runtime.V1;
 
 namespace CriSharp.Cri;
 
 /// <summary>Builds the CRI status messages from engine records: shared by the status RPCs and container events.</summary>
 static class StatusMapping
 {
-    public static global::Runtime.V1.PodSandboxStatus PodSandbox(CriSharp.Model.PodSandbox pod)
+    public static PodSandboxStatus PodSandbox(CriSharp.Model.PodSandbox pod)
     {
-        var status = new global::Runtime.V1.PodSandboxStatus
+        var status = new PodSandboxStatus
         {
             Id = pod.Id,
             Metadata = RuntimeMapping.Metadata(pod.Spec),
@@ -26,9 +26,9 @@ static class StatusMapping
         return status;
     }
 
-    public static global::Runtime.V1.ContainerStatus Container(ContainerRecord c)
+    public static ContainerStatus Container(ContainerRecord c)
     {
-        var status = new global::Runtime.V1.ContainerStatus
+        var status = new ContainerStatus
         {
             Id = c.Id,
             Metadata = new ContainerMetadata { Name = c.Spec.Name, Attempt = c.Spec.Attempt },
@@ -72,8 +72,8 @@ static class StatusMapping
 
     // Records are immutable, so each version is mapped once however many events and subscribers carry it
     // (an event holds the statuses of all the pod's containers; a burst in a big pod repeats them many times).
-    static readonly ConditionalWeakTable<ContainerRecord, global::Runtime.V1.ContainerStatus> ContainerCache = new();
-    static readonly ConditionalWeakTable<CriSharp.Model.PodSandbox, global::Runtime.V1.PodSandboxStatus> SandboxCache = new();
+    static readonly ConditionalWeakTable<ContainerRecord, ContainerStatus> ContainerCache = new();
+    static readonly ConditionalWeakTable<CriSharp.Model.PodSandbox, PodSandboxStatus> SandboxCache = new();
     static readonly ConditionalWeakTable<ContainerEvent, ContainerEventResponse> EventCache = new();
 
     /// <summary>The wire form of an event, built once and shared by every subscriber (protobuf messages are only read when sent).</summary>

@@ -1,5 +1,5 @@
+using CriSharp.Api.V1;
 using Google.Protobuf.Reflection;
-using Runtime.V1;
 using Xunit;
 
 namespace CriSharp.Cri.Tests;

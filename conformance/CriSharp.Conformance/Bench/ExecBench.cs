@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using CriSharp.Api.V1;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Bench;
 

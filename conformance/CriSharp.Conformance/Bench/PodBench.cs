@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Bench;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Bench;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Cases;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Cases;
 

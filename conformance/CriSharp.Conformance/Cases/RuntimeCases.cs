@@ -1,8 +1,8 @@
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
 using CriSharp.Conformance.RawHttp2;
 using Google.Protobuf;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Cases;
 

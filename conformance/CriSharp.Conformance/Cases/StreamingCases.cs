@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
 using CriSharp.TestSupport.Streaming;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Cases;
 

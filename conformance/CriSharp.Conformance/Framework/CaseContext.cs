@@ -1,6 +1,6 @@
+using CriSharp.Api.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Framework;
 

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
+using CriSharp.Api.V1;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Framework;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.RawHttp2;
 using Google.Protobuf;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Daemon;
 

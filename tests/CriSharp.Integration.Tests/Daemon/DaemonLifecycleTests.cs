@@ -1,6 +1,6 @@
 using System.Text.Json;
+using CriSharp.Api.V1;
 using CriSharp.Linux;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Daemon;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
+using CriSharp.Api.V1;
 using CriSharp.Linux;
 using Grpc.Net.Client;
 
@@ -171,10 +172,10 @@ public sealed class DaemonProcess : IDisposable
         if (Process is not { HasExited: false } || !File.Exists(Socket)) return;
         try
         {
-            var client = new Runtime.V1.RuntimeService.RuntimeServiceClient(Channel());
+            var client = new RuntimeService.RuntimeServiceClient(Channel());
             var deadline = DateTime.UtcNow.AddSeconds(30);
-            foreach (var pod in client.ListPodSandbox(new Runtime.V1.ListPodSandboxRequest(), deadline: deadline).Items)
-                client.RemovePodSandbox(new Runtime.V1.RemovePodSandboxRequest { PodSandboxId = pod.Id }, deadline: deadline);
+            foreach (var pod in client.ListPodSandbox(new ListPodSandboxRequest(), deadline: deadline).Items)
+                client.RemovePodSandbox(new RemovePodSandboxRequest { PodSandboxId = pod.Id }, deadline: deadline);
         }
         catch (Grpc.Core.RpcException)
         {

@@ -1,5 +1,5 @@
+using CriSharp.Api.V1;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Daemon;
 
@@ -73,14 +73,14 @@ public sealed class DaemonRpcTests : IAsyncLifetime
     {
         await _runtime.UpdateRuntimeConfigAsync(new UpdateRuntimeConfigRequest
         {
-            RuntimeConfig = new Runtime.V1.RuntimeConfig { NetworkConfig = new NetworkConfig { PodCidr = "10.244.1.0/24" } },
+            RuntimeConfig = new RuntimeConfig { NetworkConfig = new NetworkConfig { PodCidr = "10.244.1.0/24" } },
         });
         var s = await _runtime.StatusAsync(new StatusRequest { Verbose = true });
         Assert.Contains("10.244.1.0/24", s.Info["podCIDRs"]);
 
         var e = await Assert.ThrowsAsync<RpcException>(async () => await _runtime.UpdateRuntimeConfigAsync(new UpdateRuntimeConfigRequest
         {
-            RuntimeConfig = new Runtime.V1.RuntimeConfig { NetworkConfig = new NetworkConfig { PodCidr = "10.244.1.0/33" } },
+            RuntimeConfig = new RuntimeConfig { NetworkConfig = new NetworkConfig { PodCidr = "10.244.1.0/33" } },
         }));
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
         Assert.Contains("pod_cidr", e.Status.Detail);

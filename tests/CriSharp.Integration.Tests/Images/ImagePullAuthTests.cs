@@ -1,7 +1,7 @@
 using System.Text;
+using CriSharp.Api.V1;
 using CriSharp.TestSupport;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Images;
 

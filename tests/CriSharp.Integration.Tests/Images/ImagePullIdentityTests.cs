@@ -1,5 +1,5 @@
+using CriSharp.Api.V1;
 using CriSharp.TestSupport;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Images;
 

@@ -1,6 +1,6 @@
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.TestSupport;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Images;
 

@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Text.Json;
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.TestSupport;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Images;
 

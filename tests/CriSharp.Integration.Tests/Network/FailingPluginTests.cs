@@ -1,6 +1,6 @@
 using System.Diagnostics;
+using CriSharp.Api.V1;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Network;
 

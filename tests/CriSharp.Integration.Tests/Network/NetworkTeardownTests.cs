@@ -1,6 +1,6 @@
+using CriSharp.Api.V1;
 using CriSharp.Linux;
 using Grpc.Core;
-using Runtime.V1;
 using Xunit.Abstractions;
 
 namespace CriSharp.Integration.Tests.Network;

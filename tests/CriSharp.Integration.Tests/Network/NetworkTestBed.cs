@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Net;
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.Linux;
 using CriSharp.TestSupport;
 using Grpc.Net.Client;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Network;
 

@@ -1,5 +1,5 @@
 using System.Net;
-using Runtime.V1;
+using CriSharp.Api.V1;
 
 namespace CriSharp.Integration.Tests.Network;
 

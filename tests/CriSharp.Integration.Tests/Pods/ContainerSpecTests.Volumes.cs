@@ -1,6 +1,6 @@
+using CriSharp.Api.V1;
 using CriSharp.Linux;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Pods;
 

@@ -1,8 +1,8 @@
 using System.Text.Json.Nodes;
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.Linux;
 using CriSharp.TestSupport;
-using Runtime.V1;
 using TestImageConfig = CriSharp.TestSupport.ImageConfig;
 
 namespace CriSharp.Integration.Tests.Pods;

@@ -1,8 +1,8 @@
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.Linux;
 using CriSharp.TestSupport;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Pods;
 

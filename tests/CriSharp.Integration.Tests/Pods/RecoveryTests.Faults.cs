@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.Linux;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Pods;
 

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Text.Json;
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.Linux;
 using CriSharp.TestSupport;
 using Grpc.Core;
 using Grpc.Net.Client;
-using Runtime.V1;
 using Xunit.Abstractions;
 
 namespace CriSharp.Integration.Tests.Pods;

@@ -1,5 +1,5 @@
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Network;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Stats;
 

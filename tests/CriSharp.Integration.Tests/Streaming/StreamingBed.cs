@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.Integration.Tests.Network;
 using CriSharp.TestSupport.Streaming;
-using Runtime.V1;
 
 namespace CriSharp.Integration.Tests.Streaming;
 

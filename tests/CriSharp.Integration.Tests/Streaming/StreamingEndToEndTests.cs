@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using CriSharp.Api.V1;
 using CriSharp.Integration.Tests.Daemon;
 using CriSharp.TestSupport.Streaming;
 using Grpc.Core;
-using Runtime.V1;
 using static CriSharp.Integration.Tests.Streaming.StreamingBed;
 
 namespace CriSharp.Integration.Tests.Streaming;

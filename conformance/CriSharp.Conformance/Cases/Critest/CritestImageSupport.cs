@@ -1,9 +1,9 @@
 using System.Net.Http.Headers;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
 using Grpc.Core;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Cases;
 

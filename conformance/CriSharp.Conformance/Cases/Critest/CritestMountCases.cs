@@ -1,5 +1,5 @@
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
-using Runtime.V1;
 using static CriSharp.Conformance.Cases.CritestContainerSupport;
 
 namespace CriSharp.Conformance.Cases;

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
-using Runtime.V1;
 using static CriSharp.Conformance.Cases.CritestSecuritySupport;
 
 namespace CriSharp.Conformance.Cases;

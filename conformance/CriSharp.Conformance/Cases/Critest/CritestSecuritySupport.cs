@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Cases;
 

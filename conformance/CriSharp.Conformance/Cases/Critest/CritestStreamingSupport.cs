@@ -3,9 +3,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
 using CriSharp.TestSupport.Streaming;
-using Runtime.V1;
 
 namespace CriSharp.Conformance.Cases;
 

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
+using CriSharp.Api.V1;
 using CriSharp.Conformance.Framework;
 using Grpc.Core;
-using Runtime.V1;
 using static CriSharp.Conformance.Cases.CritestSecuritySupport;
 
 namespace CriSharp.Conformance.Cases;
