@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command behind `make test`: unit tests, integration tests (real runc, conmon, CNI
+# The test command behind `make test`: the format check (.editorconfig), unit tests, integration tests (real runc, conmon, CNI
 # plugins, registry), the conformance suite against a freshly started crisharp, and the same
 # suite against Debian's containerd as a reference. Prints one closing line `N passed, N failed`.
 # Usage: hack/test.sh [all|unit|integration|conformance|reference]
@@ -81,7 +81,18 @@ conformance_run() {
   [[ $f -eq 0 ]] || problems+=("$name: $f failed")
 }
 
+# The code style of .editorconfig (whitespace, as `dotnet format whitespace` fixes it): one check, counted once.
+format_check() {
+  echo "=== format (dotnet format whitespace --verify-no-changes)"
+  if dotnet format whitespace CriSharp.sln --verify-no-changes; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); problems+=("format: run 'dotnet format whitespace CriSharp.sln' and commit the result")
+  fi
+}
+
 unit() {
+  format_check
   for p in tests/CriSharp.*.Tests; do
     [[ $p == *Integration* ]] && continue
     dotnet_tests "unit $(basename "$p")" "$p"

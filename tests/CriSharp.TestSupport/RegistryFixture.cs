@@ -179,29 +179,29 @@ public sealed class RegistryFixture : IDisposable, IAsyncDisposable
             switch (variant)
             {
                 case RegistryVariant.BasicAuth:
-                {
-                    var htpasswd = Path.Combine(tempDir, "htpasswd");
-                    await File.WriteAllTextAsync(htpasswd, await MakeHtpasswdLineAsync(user, password, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-                    config.Append($"""
+                    {
+                        var htpasswd = Path.Combine(tempDir, "htpasswd");
+                        await File.WriteAllTextAsync(htpasswd, await MakeHtpasswdLineAsync(user, password, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                        config.Append($"""
                         auth:
                           htpasswd:
                             realm: crisharp-test
                             path: {htpasswd}
 
                         """);
-                    break;
-                }
+                        break;
+                    }
                 case RegistryVariant.TokenAuth:
-                {
-                    var opts = tokenOptions ?? new TokenServerOptions
                     {
-                        Users = new Dictionary<string, string> { [user] = password },
-                        Service = TokenService,
-                    };
-                    tokenServer = await TokenServer.StartAsync(opts, ct).ConfigureAwait(false);
-                    var bundle = Path.Combine(tempDir, "token-root.pem");
-                    await File.WriteAllTextAsync(bundle, tokenServer.RootCertificatePem, ct).ConfigureAwait(false);
-                    config.Append($"""
+                        var opts = tokenOptions ?? new TokenServerOptions
+                        {
+                            Users = new Dictionary<string, string> { [user] = password },
+                            Service = TokenService,
+                        };
+                        tokenServer = await TokenServer.StartAsync(opts, ct).ConfigureAwait(false);
+                        var bundle = Path.Combine(tempDir, "token-root.pem");
+                        await File.WriteAllTextAsync(bundle, tokenServer.RootCertificatePem, ct).ConfigureAwait(false);
+                        config.Append($"""
                         auth:
                           token:
                             realm: {tokenServer.Realm}
@@ -210,8 +210,8 @@ public sealed class RegistryFixture : IDisposable, IAsyncDisposable
                             rootcertbundle: {bundle}
 
                         """);
-                    break;
-                }
+                        break;
+                    }
             }
             var configPath = Path.Combine(tempDir, "config.yml");
             await File.WriteAllTextAsync(configPath, config.ToString(), ct).ConfigureAwait(false);

@@ -59,8 +59,9 @@ public sealed partial class RegistryClient
         var configBytes = await FetchConfigAsync(scope, config, ct).ConfigureAwait(false);
         _log.Debug("Resolved {Reference} to manifest {Digest} ({Layers} layers) at {Endpoint}",
             reference.ToString(), manifest.Digest.ToString(), layers.Length, scope.Endpoint.ToString());
-        return new ResolvedImage(reference, manifest.Digest, indexDigest, manifest.MediaType, manifest.Bytes,
-            config, configBytes, layers, scope.Endpoint) { Credentials = credentials };
+        var resolved = new ResolvedImage(reference, manifest.Digest, indexDigest, manifest.MediaType, manifest.Bytes,
+            config, configBytes, layers, scope.Endpoint);
+        return resolved with { Credentials = credentials };
     }
 
     /// <summary>GETs a manifest (capped), checks it against <paramref name="expected"/> and Docker-Content-Digest, parses it.</summary>
