@@ -1,5 +1,7 @@
 using System.Globalization;
 using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Cgroups.V1;
+using CriSharp.Mechanism.Cgroups.V2;
 
 namespace CriSharp.Mechanism.Monitor;
 

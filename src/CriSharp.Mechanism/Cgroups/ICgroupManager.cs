@@ -1,0 +1,28 @@
+using CriSharp.Model;
+
+namespace CriSharp.Mechanism.Cgroups;
+
+/// <summary>
+/// Pod and container cgroups for one cgroup driver (cgroupfs today; systemd would be a second implementation).
+/// Paths are in the driver's own syntax: for cgroupfs, absolute paths like <c>/kubepods/burstable/pod&lt;uid&gt;</c>.
+/// </summary>
+public interface ICgroupManager
+{
+    /// <summary>True on the unified (v2) hierarchy.</summary>
+    bool IsV2 { get; }
+
+    /// <summary>The pod's cgroup: the kubelet's cgroup_parent as given, or a default under /crisharp.</summary>
+    string PodCgroupPath(string cgroupParent, string podId);
+
+    /// <summary>The container's cgroup below the pod's: what goes into the OCI spec's cgroupsPath.</summary>
+    string ContainerCgroupPath(string podCgroupPath, string containerId);
+
+    /// <summary>Creates the cgroup (in every hierarchy on v1) and applies <paramref name="resources"/> when given.</summary>
+    void Create(string path, ResourceSpec? resources);
+
+    /// <summary>Applies <paramref name="resources"/> to an existing cgroup (zero/empty fields are left as they are).</summary>
+    void Update(string path, ResourceSpec resources);
+
+    /// <summary>Removes the cgroup and any empty children left below it; fine if it is missing.</summary>
+    void Remove(string path);
+}
