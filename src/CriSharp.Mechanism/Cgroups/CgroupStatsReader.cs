@@ -1,6 +1,4 @@
 using System.Globalization;
-using CriSharp.Mechanism.Cgroups.V1;
-using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Model;
 
 namespace CriSharp.Mechanism.Cgroups;
@@ -22,13 +20,8 @@ public abstract class CgroupStatsReader
     /// <summary>The number of threads (tasks) in the cgroup.</summary>
     public abstract int Threads(string cgroupPath);
 
-    /// <summary>The reader matching the cgroup driver: v1 over its hierarchies (plus PSI from a hybrid host's cgroup2 mount), or v2.</summary>
-    public static CgroupStatsReader ForHost(ICgroupManager cgroups) => cgroups switch
-    {
-        CgroupfsV1Manager v1 => new CgroupV1StatsReader(v1.Hierarchies, v1.UnifiedMount),
-        CgroupfsV2Manager v2 => new CgroupV2StatsReader(v2.Root),
-        _ => throw new NotSupportedException($"no stats reader for {cgroups.GetType().Name}"),
-    };
+    /// <summary>The reader matching the cgroup driver (<see cref="ICgroupManager.CreateStatsReader"/>): v1 or v2.</summary>
+    public static CgroupStatsReader ForHost(ICgroupManager cgroups) => cgroups.CreateStatsReader();
 
     protected static string Join(string root, string path) => root.TrimEnd('/') + CgroupManager.NormalizePath(path);
 

@@ -25,4 +25,7 @@ public interface ICgroupManager
 
     /// <summary>Removes the cgroup and any empty children left below it; fine if it is missing.</summary>
     void Remove(string path);
+
+    /// <summary>A new reader of this driver's usage counters (same paths); a driver without one throws NotSupportedException.</summary>
+    CgroupStatsReader CreateStatsReader() => throw new NotSupportedException($"no stats reader for {GetType().Name}");
 }

@@ -137,5 +137,8 @@ public sealed class CgroupfsV1Manager(IReadOnlyDictionary<string, string> hierar
         foreach (var mount in Hierarchies.Values.Append(UnifiedMount).OfType<string>().Distinct()) RemoveTree(Join(mount, path));
     }
 
+    /// <summary>The v1 reader over these hierarchies, plus PSI from a hybrid host's cgroup2 mount.</summary>
+    public override CgroupStatsReader CreateStatsReader() => new CgroupV1StatsReader(Hierarchies, UnifiedMount);
+
     static string Num(long v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -92,5 +92,8 @@ public sealed class CgroupfsV2Manager(string root = CgroupManager.DefaultRoot) :
 
     public override void Remove(string path) => RemoveTree(DirOf(path));
 
+    /// <summary>The v2 reader over <see cref="Root"/>.</summary>
+    public override CgroupStatsReader CreateStatsReader() => new CgroupV2StatsReader(Root);
+
     static string Num(long v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
