@@ -19,6 +19,7 @@ public abstract class CgroupfsManagerBase : ICgroupManager
     public abstract void Update(string path, ResourceSpec resources);
     public abstract void Remove(string path);
     public abstract CgroupStatsReader CreateStatsReader();
+    public abstract long OomKillCount(string cgroupPath);
 
     /// <summary>Writes <paramref name="value"/> in one write(2), as cgroupfs wants.</summary>
     protected static void WriteFile(string file, string value)

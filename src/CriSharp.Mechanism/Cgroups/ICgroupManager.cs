@@ -26,6 +26,19 @@ public interface ICgroupManager
     /// <summary>Removes the cgroup and any empty children left below it; fine if it is missing.</summary>
     void Remove(string path);
 
+    /// <summary>
+    /// How many processes the kernel OOM-killed in the cgroup's memory controller; 0 when the cgroup is gone. A
+    /// driver that does not say where its memory cgroups are is read at /sys/fs/cgroup (v2) or /sys/fs/cgroup/memory
+    /// (v1), in either counter file.
+    /// </summary>
+    long OomKillCount(string cgroupPath)
+    {
+        var relative = cgroupPath.TrimStart('/');
+        return CgroupOomKills.InEitherFile(IsV2
+            ? Path.Combine(CgroupManager.DefaultRoot, relative)
+            : Path.Combine(CgroupManager.DefaultRoot, "memory", relative));
+    }
+
     /// <summary>A new reader of this driver's usage counters (same paths); a driver without one throws NotSupportedException.</summary>
     CgroupStatsReader CreateStatsReader() => throw new NotSupportedException($"no stats reader for {GetType().Name}");
 }

@@ -140,5 +140,9 @@ public sealed class CgroupfsV1Manager(IReadOnlyDictionary<string, string> hierar
     /// <summary>The v1 reader over these hierarchies, plus PSI from a hybrid host's cgroup2 mount.</summary>
     public override CgroupStatsReader CreateStatsReader() => new CgroupV1StatsReader(Hierarchies, UnifiedMount);
 
+    /// <summary>The count in memory.oom_control of the cgroup's memory hierarchy dir; 0 without a memory hierarchy.</summary>
+    public override long OomKillCount(string cgroupPath) =>
+        DirOf("memory", cgroupPath) is { } dir ? CgroupV1OomCounter.Count(dir) : 0;
+
     static string Num(long v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

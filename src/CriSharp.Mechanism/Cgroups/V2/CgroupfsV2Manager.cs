@@ -95,5 +95,8 @@ public sealed class CgroupfsV2Manager(string root = CgroupManager.DefaultRoot) :
     /// <summary>The v2 reader over <see cref="Root"/>.</summary>
     public override CgroupStatsReader CreateStatsReader() => new CgroupV2StatsReader(Root);
 
+    /// <summary>The count in the cgroup's memory.events.</summary>
+    public override long OomKillCount(string cgroupPath) => CgroupV2OomCounter.Count(DirOf(cgroupPath));
+
     static string Num(long v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
