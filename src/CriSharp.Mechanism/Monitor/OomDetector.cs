@@ -1,4 +1,3 @@
-using System.Globalization;
 using CriSharp.Mechanism.Cgroups;
 
 namespace CriSharp.Mechanism.Monitor;
@@ -17,15 +16,8 @@ public static class OomDetector
     /// True if any of <paramref name="cgroupDirs"/> counts an OOM kill: `memory.events` (v2) or
     /// `memory.oom_control` (v1), both as an `oom_kill N` line.
     /// </summary>
-    public static bool WasOomKilled(IEnumerable<string> cgroupDirs)
-    {
-        foreach (var dir in cgroupDirs)
-        {
-            if (OomKillCount(Path.Combine(dir, "memory.events")) > 0) return true;
-            if (OomKillCount(Path.Combine(dir, "memory.oom_control")) > 0) return true;
-        }
-        return false;
-    }
+    public static bool WasOomKilled(IEnumerable<string> cgroupDirs) =>
+        cgroupDirs.Any(dir => CgroupOomKills.InEitherFile(dir) > 0);
 
     /// <summary>
     /// The container's memory cgroup (as <paramref name="cgroups"/> lays out <paramref name="cgroupPath"/>) counts an
@@ -34,38 +26,10 @@ public static class OomDetector
     public static bool WasOomKilled(ICgroupManager cgroups, string cgroupPath, string? persistDir = null)
     {
         if (persistDir is not null && HasOomFile(persistDir)) return true;
-        if (string.IsNullOrEmpty(cgroupPath)) return false;
-        var relative = cgroupPath.TrimStart('/');
-        string? dir = cgroups switch
-        {
-            CgroupfsV2Manager v2 => v2.DirOf(cgroupPath),
-            CgroupfsV1Manager v1 => v1.DirOf("memory", cgroupPath),
-            { IsV2: true } => Path.Combine(CgroupManager.DefaultRoot, relative),
-            _ => Path.Combine(CgroupManager.DefaultRoot, "memory", relative),
-        };
-        return dir is not null && WasOomKilled([dir]);
+        return !string.IsNullOrEmpty(cgroupPath) && cgroups.OomKillCount(cgroupPath) > 0;
     }
 
     /// <summary>Either signal: conmon's marker in <paramref name="persistDir"/> or a cgroup counter.</summary>
     public static bool WasOomKilled(string persistDir, IEnumerable<string> cgroupDirs) =>
         HasOomFile(persistDir) || WasOomKilled(cgroupDirs);
-
-    static long OomKillCount(string file)
-    {
-        try
-        {
-            foreach (var line in File.ReadLines(file))
-            {
-                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (parts.Length == 2 && parts[0] == "oom_kill" &&
-                    long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-                    return n;
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // The cgroup is gone (or never had a memory controller): no evidence.
-        }
-        return 0;
-    }
 }

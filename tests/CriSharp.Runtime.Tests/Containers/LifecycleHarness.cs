@@ -5,6 +5,7 @@ using CriSharp.Images.Layers;
 using CriSharp.Images.Registry;
 using CriSharp.Mechanism.Cdi;
 using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Mechanism.Monitor;
 using CriSharp.Mechanism.Namespaces;
 using CriSharp.Model;

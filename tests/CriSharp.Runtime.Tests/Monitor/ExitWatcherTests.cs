@@ -1,3 +1,4 @@
+using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Mechanism.Monitor;
 
 namespace CriSharp.Runtime.Tests.Monitor;
@@ -105,5 +106,20 @@ public sealed class ExitWatcherTests : IDisposable
         Assert.False(OomDetector.HasOomFile(v1));
         File.WriteAllText(Path.Combine(v1, "oom"), "");
         Assert.True(OomDetector.WasOomKilled(v1, []));
+    }
+
+    [Fact]
+    public void OomDetector_AsksTheManager_AfterConmonsMarker()
+    {
+        var cgroups = new CgroupfsV2Manager(Directory.CreateDirectory(Path.Combine(_dir, "unified")).FullName);
+        var dir = Directory.CreateDirectory(cgroups.DirOf("/pod/ctr")).FullName;
+        var bundle = Directory.CreateDirectory(Path.Combine(_dir, "bundle")).FullName;
+        Assert.False(OomDetector.WasOomKilled(cgroups, "/pod/ctr", bundle));
+        File.WriteAllText(Path.Combine(dir, "memory.events"), "oom 1\noom_kill 1\n");
+        Assert.True(OomDetector.WasOomKilled(cgroups, "/pod/ctr", bundle));
+        Assert.False(OomDetector.WasOomKilled(cgroups, "", bundle)); // no cgroup: only the marker would count
+        File.WriteAllText(Path.Combine(bundle, "oom"), "");
+        Assert.True(OomDetector.WasOomKilled(cgroups, "", bundle));
+        Assert.True(OomDetector.WasOomKilled(cgroups, "/", bundle)); // the marker comes first: the path is not looked at
     }
 }

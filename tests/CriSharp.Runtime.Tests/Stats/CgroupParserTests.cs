@@ -75,7 +75,7 @@ public class CgroupParserTests
         // cAdvisor reports v2 shares by inverting runc's shares → weight mapping.
         foreach (var shares in new long[] { 2, 1024, 262144 })
         {
-            var back = CgroupFiles.WeightToShares((ulong)Mechanism.Cgroups.CgroupfsV2Manager.SharesToWeight(shares));
+            var back = CgroupFiles.WeightToShares((ulong)Mechanism.Cgroups.V2.CgroupfsV2Manager.SharesToWeight(shares));
             Assert.InRange((long)back, shares - 30, shares + 30);
         }
     }

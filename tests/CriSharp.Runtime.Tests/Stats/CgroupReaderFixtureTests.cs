@@ -1,4 +1,6 @@
 using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Cgroups.V1;
+using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Runtime.Tests.Linux;
 
 namespace CriSharp.Runtime.Tests.Stats;

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Cgroups.V1;
+using CriSharp.Mechanism.Cgroups.V2;
 
 namespace CriSharp.Runtime.Tests.Stats;
 
