@@ -30,11 +30,10 @@ public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool Ap
 
     static HostFeatures Detect()
     {
-        // A unified (v2-only) host has cgroup.controllers at the root; hybrid hosts keep it under /sys/fs/cgroup/unified.
-        var v2 = File.Exists("/sys/fs/cgroup/cgroup.controllers");
+        var v2 = IsUnifiedCgroupRoot(CgroupRoot);
         var hugetlb = v2
-            ? ReadOrEmpty("/sys/fs/cgroup/cgroup.controllers").Split(' ', StringSplitOptions.TrimEntries).Contains("hugetlb")
-            : Directory.Exists("/sys/fs/cgroup/hugetlb");
+            ? ReadOrEmpty(Path.Combine(CgroupRoot, "cgroup.controllers")).Split(' ', StringSplitOptions.TrimEntries).Contains("hugetlb")
+            : Directory.Exists(Path.Combine(CgroupRoot, "hugetlb"));
         var apparmor = ReadOrEmpty("/sys/module/apparmor/parameters/enabled").StartsWith('Y');
         var lastCap = int.TryParse(ReadOrEmpty("/proc/sys/kernel/cap_last_cap"), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n : LastKnownCapability;
@@ -57,6 +56,15 @@ public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool Ap
         return fields is { Length: >= 2 } && ulong.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var hard)
             ? hard : ulong.MaxValue;
     }
+
+    /// <summary>Where the host's cgroup hierarchies are mounted.</summary>
+    public const string CgroupRoot = "/sys/fs/cgroup";
+
+    /// <summary>
+    /// A cgroup2 (unified) mount has cgroup.controllers at its root: a v2-only host at /sys/fs/cgroup, a hybrid host
+    /// only under /sys/fs/cgroup/unified.
+    /// </summary>
+    public static bool IsUnifiedCgroupRoot(string root) => File.Exists(Path.Combine(root, "cgroup.controllers"));
 
     static int ReadOwnOomScoreAdj() =>
         int.TryParse(ReadOrEmpty("/proc/self/oom_score_adj"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var own) ? own : 0;

@@ -6,10 +6,11 @@ namespace CriSharp.Mechanism.Cgroups;
 /// <summary>Picks the cgroup manager for this host.</summary>
 public static class CgroupManager
 {
-    public const string DefaultRoot = "/sys/fs/cgroup";
+    public const string DefaultRoot = HostFeatures.CgroupRoot;
 
-    /// <summary>True when <paramref name="root"/> is a cgroup2 (unified) mount.</summary>
-    public static bool DetectV2(string root = DefaultRoot) => File.Exists(Path.Combine(root, "cgroup.controllers"));
+    /// <summary>True when <paramref name="root"/> is a cgroup2 (unified) mount; for the host's root, as probed once.</summary>
+    public static bool DetectV2(string root = DefaultRoot) =>
+        root == DefaultRoot ? HostFeatures.Current.CgroupV2 : HostFeatures.IsUnifiedCgroupRoot(root);
 
     /// <summary>The cgroupfs driver for the hierarchy mounted at /sys/fs/cgroup (v2 if unified, else v1 from mountinfo).</summary>
     public static ICgroupManager CreateCgroupfs(string root = DefaultRoot) =>
