@@ -1,4 +1,4 @@
-namespace CriSharp.Runtime.Tests.Linux;
+namespace CriSharp.Runtime.Tests;
 
 /// <summary>Reserved names: joined creates, callers that give up, and results no caller received.</summary>
 public sealed class NameRegistryTests

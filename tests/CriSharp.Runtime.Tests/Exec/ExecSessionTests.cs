@@ -5,7 +5,7 @@ using CriSharp.Mechanism.Oci;
 using CriSharp.Mechanism.Processes;
 using CriSharp.Model;
 using CriSharp.Runtime.Exec;
-using CriSharp.Runtime.Tests.Monitor;
+using CriSharp.Runtime.Tests.Mechanism.Monitor;
 using CriSharp.State;
 using CriSharp.Streaming;
 using Xunit.Abstractions;

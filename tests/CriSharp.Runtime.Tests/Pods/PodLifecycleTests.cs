@@ -1,5 +1,5 @@
 using CriSharp.Configuration;
-using CriSharp.Mechanism.Cgroups;
+using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Mechanism.Namespaces;
 using CriSharp.Mechanism.Oci;
 using CriSharp.Model;

@@ -3,8 +3,9 @@ using CriSharp.Mechanism.Cgroups.V1;
 using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Model;
 using CriSharp.Runtime.Pods;
+using CriSharp.Runtime.Tests.Linux;
 
-namespace CriSharp.Runtime.Tests.Linux;
+namespace CriSharp.Runtime.Tests.Pods;
 
 public sealed class PodResourceUpdaterTests
 {

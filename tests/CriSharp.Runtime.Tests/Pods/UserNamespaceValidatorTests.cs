@@ -1,7 +1,7 @@
 using CriSharp.Model;
 using CriSharp.Runtime.Pods;
 
-namespace CriSharp.Runtime.Tests.Linux;
+namespace CriSharp.Runtime.Tests.Pods;
 
 /// <summary>The user namespace requests a pod and its containers may make, and the field each refusal names.</summary>
 public sealed class UserNamespaceValidatorTests

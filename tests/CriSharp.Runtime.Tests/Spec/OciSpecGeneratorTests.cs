@@ -7,7 +7,7 @@ using CriSharp.Mechanism.Processes;
 using CriSharp.Model;
 using CriSharp.Runtime.Spec;
 
-namespace CriSharp.Runtime.Tests.Oci;
+namespace CriSharp.Runtime.Tests.Spec;
 
 /// <summary>A throwaway image rootfs and pod directory under /tmp, with the image's /etc/passwd and /etc/group.</summary>
 sealed class SpecFixture : IDisposable

@@ -5,7 +5,7 @@ using CriSharp.Model;
 using CriSharp.Runtime.Spec;
 using CriSharp.Runtime.Tests.Linux;
 
-namespace CriSharp.Runtime.Tests.Cdi;
+namespace CriSharp.Runtime.Tests.Mechanism.Cdi;
 
 public sealed class CdiEditorTests
 {

@@ -2,7 +2,7 @@ using CriSharp.Mechanism.Cdi;
 using CriSharp.Model;
 using CriSharp.Runtime.Tests.Linux;
 
-namespace CriSharp.Runtime.Tests.Cdi;
+namespace CriSharp.Runtime.Tests.Mechanism.Cdi;
 
 public sealed class CdiRegistryTests : IDisposable
 {

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using CriSharp.Mechanism.Cdi;
 
-namespace CriSharp.Runtime.Tests.Cdi;
+namespace CriSharp.Runtime.Tests.Mechanism.Cdi;
 
 public sealed class CdiSpecParsingTests
 {

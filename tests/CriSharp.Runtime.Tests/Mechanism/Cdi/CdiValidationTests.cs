@@ -1,6 +1,6 @@
 using CriSharp.Mechanism.Cdi;
 
-namespace CriSharp.Runtime.Tests.Cdi;
+namespace CriSharp.Runtime.Tests.Mechanism.Cdi;
 
 public sealed class CdiValidationTests
 {

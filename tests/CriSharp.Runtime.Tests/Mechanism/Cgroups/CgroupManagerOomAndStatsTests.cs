@@ -4,7 +4,7 @@ using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Model;
 using CriSharp.Runtime.Tests.Linux;
 
-namespace CriSharp.Runtime.Tests.Cgroups;
+namespace CriSharp.Runtime.Tests.Mechanism.Cgroups;
 
 /// <summary>
 /// What a caller asks any <see cref="ICgroupManager"/> instead of looking at its type: the OOM kill count and the

@@ -3,7 +3,7 @@ using CriSharp.Mechanism.Cgroups.V1;
 using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Model;
 
-namespace CriSharp.Runtime.Tests.Linux;
+namespace CriSharp.Runtime.Tests.Mechanism.Cgroups;
 
 public class CgroupManagerTests
 {

@@ -1,7 +1,7 @@
 using CriSharp.Mechanism.Cgroups;
 using CriSharp.Runtime.Stats;
 
-namespace CriSharp.Runtime.Tests.Stats;
+namespace CriSharp.Runtime.Tests.Mechanism.Cgroups;
 
 /// <summary>The cgroupfs/procfs text parsers, on samples copied from real kernels.</summary>
 public class CgroupParserTests
@@ -75,7 +75,7 @@ public class CgroupParserTests
         // cAdvisor reports v2 shares by inverting runc's shares → weight mapping.
         foreach (var shares in new long[] { 2, 1024, 262144 })
         {
-            var back = CgroupFiles.WeightToShares((ulong)Mechanism.Cgroups.V2.CgroupfsV2Manager.SharesToWeight(shares));
+            var back = CgroupFiles.WeightToShares((ulong)CriSharp.Mechanism.Cgroups.V2.CgroupfsV2Manager.SharesToWeight(shares));
             Assert.InRange((long)back, shares - 30, shares + 30);
         }
     }

@@ -3,7 +3,7 @@ using CriSharp.Mechanism.Cgroups.V1;
 using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Runtime.Tests.Linux;
 
-namespace CriSharp.Runtime.Tests.Stats;
+namespace CriSharp.Runtime.Tests.Mechanism.Cgroups;
 
 /// <summary>
 /// The v1 and v2 readers over directories laid out like cgroupfs, with file contents taken from real

@@ -3,7 +3,7 @@ using CriSharp.Mechanism.Cgroups;
 using CriSharp.Mechanism.Cgroups.V1;
 using CriSharp.Mechanism.Cgroups.V2;
 
-namespace CriSharp.Runtime.Tests.Stats;
+namespace CriSharp.Runtime.Tests.Mechanism.Cgroups;
 
 /// <summary>
 /// The readers against this host's real hierarchies: a cgroup with a busy shell holding 32 MiB in a

@@ -5,7 +5,7 @@ using CriSharp.Mechanism.Monitor;
 using CriSharp.Mechanism.Oci;
 using Xunit.Abstractions;
 
-namespace CriSharp.Runtime.Tests.Monitor;
+namespace CriSharp.Runtime.Tests.Mechanism.Monitor;
 
 /// <summary>Real containers under conmon 2.1 with runc and crun: pid reporting, CRI logs, exit files, kill, errors, log reopen.</summary>
 public sealed class ConmonMonitorTests(MonitorHost host, ITestOutputHelper output) : IClassFixture<MonitorHost>, IAsyncLifetime

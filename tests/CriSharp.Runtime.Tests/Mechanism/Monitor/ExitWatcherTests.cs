@@ -1,7 +1,7 @@
 using CriSharp.Mechanism.Cgroups.V2;
 using CriSharp.Mechanism.Monitor;
 
-namespace CriSharp.Runtime.Tests.Monitor;
+namespace CriSharp.Runtime.Tests.Mechanism.Monitor;
 
 /// <summary>The exit-directory watcher without conmon: partial writes, renames, duplicates, recovery reads, OOM counters.</summary>
 public sealed class ExitWatcherTests : IDisposable

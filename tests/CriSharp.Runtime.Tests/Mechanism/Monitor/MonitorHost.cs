@@ -5,7 +5,7 @@ using CriSharp.Mechanism.Monitor;
 using CriSharp.Mechanism.Oci;
 using CriSharp.Mechanism.Processes;
 
-namespace CriSharp.Runtime.Tests.Monitor;
+namespace CriSharp.Runtime.Tests.Mechanism.Monitor;
 
 /// <summary>
 /// Shared host setup for the conmon/runc/crun tests: checks that the tools are there and that we are root, and on a

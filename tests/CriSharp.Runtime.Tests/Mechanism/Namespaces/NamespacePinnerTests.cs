@@ -2,8 +2,9 @@ using CriSharp.Linux;
 using CriSharp.Mechanism.Namespaces;
 using CriSharp.Mechanism.Processes;
 using CriSharp.Runtime.Pods;
+using CriSharp.Runtime.Tests.Linux;
 
-namespace CriSharp.Runtime.Tests.Linux;
+namespace CriSharp.Runtime.Tests.Mechanism.Namespaces;
 
 public class NamespacePinnerTests
 {

@@ -1,7 +1,7 @@
 using CriSharp.Mechanism.Namespaces;
 using CriSharp.Runtime.Pods;
 
-namespace CriSharp.Runtime.Tests.Linux;
+namespace CriSharp.Runtime.Tests.Mechanism.Namespaces;
 
 public class SysctlValidatorTests
 {

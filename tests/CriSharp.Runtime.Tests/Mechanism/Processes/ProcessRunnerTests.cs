@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 using CriSharp.Mechanism.Processes;
 
-namespace CriSharp.Runtime.Tests.Monitor;
+namespace CriSharp.Runtime.Tests.Mechanism.Processes;
 
 /// <summary>The one process runner: output capture, failures, timeouts, cancellation, daemonising grandchildren, fd handover.</summary>
 public sealed class ProcessRunnerTests
