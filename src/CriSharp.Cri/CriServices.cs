@@ -58,7 +58,9 @@ public static class CriServices
         var root = config.Current.Root;
         services.AddSingleton(_ => new ContentStore(root));
         services.AddSingleton(_ => new LayerStore(root));
-        services.AddSingleton(sp => new ImageStore(root, sp.GetRequiredService<ContentStore>(), sp.GetRequiredService<LayerStore>(), logger));
+        services.AddSingleton<IImageUsers>(sp => new ContainerImageUsers(sp.GetRequiredService<State.RecordIndex<ContainerRecord>>()));
+        services.AddSingleton(sp => new ImageStore(root, sp.GetRequiredService<ContentStore>(), sp.GetRequiredService<LayerStore>(), logger,
+            sp.GetRequiredService<IImageUsers>()));
         services.AddSingleton(sp => new RegistryClient(config, logger));
         services.AddSingleton<ImagePuller>();
         services.AddSingleton<ImageFsUsage>();

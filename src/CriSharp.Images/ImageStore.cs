@@ -23,19 +23,19 @@ public sealed class ImageStore
     // Blobs and layers a pull in progress is using: GC must not take them before the record is written.
     readonly Dictionary<string, int> _pins = new(StringComparer.Ordinal);
 
-    /// <summary>Chain ids held by containers (their overlay lowerdirs); set by the runtime once it exists.</summary>
-    public Func<IReadOnlySet<string>> LayersInUse { get; set; } = () => new HashSet<string>();
+    readonly IImageUsers _users;
 
-    /// <summary>A container that mounts the image (by id) as an image volume, or null.</summary>
-    public Func<string, string?> VolumeUserOf { get; set; } = _ => null;
-
-    public ImageStore(string root, ContentStore content, LayerStore layers, ILogger log)
+    public ImageStore(string root, ContentStore content, LayerStore layers, ILogger log, IImageUsers? users = null)
     {
+        _users = users ?? NoImageUsers.Instance;
         _records = new RecordIndex<ImageRecord>(StateLayout.Images(root), ImagesJsonContext.Default.ImageRecord, r => r.Hex, Quarantine.Under(root));
         _content = content;
         _layers = layers;
         _log = log;
     }
+
+    /// <summary>A container that mounts the image (by id) as an image volume, or null.</summary>
+    public string? VolumeUserOf(string imageId) => _users.VolumeUserOf(imageId);
 
     /// <summary>Loads records, dropping any whose config blob or layers are missing (never list a broken image).</summary>
     public void Recover()
@@ -152,7 +152,7 @@ public sealed class ImageStore
     /// <summary>Deletes blobs and layers that no image, pull or container references. Returns (blobs, layers) removed.</summary>
     public (int Blobs, int Layers) CollectGarbage()
     {
-        var inUse = LayersInUse();
+        var inUse = _users.LayersInUse();
         lock (_sync)
         {
             var keep = new HashSet<string>(_pins.Keys, StringComparer.Ordinal);

@@ -217,12 +217,11 @@ public sealed class ImageStoreTests : IDisposable
     [Fact]
     public void Collect_garbage_keeps_what_images_pulls_and_containers_use()
     {
-        var store = Open();
+        var inUse = Image("in-use");
+        var store = new ImageStore(_root, _content, _layers, Serilog.Core.Logger.None, new HeldLayers(inUse.ChainIds));
         var kept = store.Commit(Image("kept"));
         var gone = Image("gone");
         var pinned = Image("pinned");
-        var inUse = Image("in-use");
-        store.LayersInUse = () => new HashSet<string>(inUse.ChainIds);
 
         using (store.Pin([.. pinned.Blobs, .. pinned.ChainIds]))
         {
@@ -265,5 +264,13 @@ public sealed class ImageStoreTests : IDisposable
         Assert.Single(store.List(), r => r.RepoTags.Contains("docker.io/library/racer:latest"));
         Assert.Single(Recovered().List(), r => r.RepoTags.Contains("docker.io/library/racer:latest"));
         Assert.Equal(8, store.List().Count);
+    }
+
+    /// <summary>Containers that hold these layers and mount no image.</summary>
+    sealed class HeldLayers(IEnumerable<string> chainIds) : IImageUsers
+    {
+        public IReadOnlySet<string> LayersInUse() => new HashSet<string>(chainIds);
+
+        public string? VolumeUserOf(string imageId) => null;
     }
 }

@@ -59,8 +59,6 @@ public sealed partial class ContainerManager : IPodContainers
         _exits = exits;
         _log = log;
         _exits.ContainerExited += OnExited;
-        images.LayersInUse = () => _containers.All().SelectMany(c => c.ChainIds.Concat(c.VolumeChainIds)).ToHashSet(StringComparer.Ordinal);
-        images.VolumeUserOf = imageId => _containers.All().FirstOrDefault(c => c.VolumeImageIds.Contains(imageId))?.Id;
     }
 
     public string ContainersStateDir => StateLayout.Bundles(_config.Current.StateDir);
