@@ -92,4 +92,35 @@ public sealed class ContainerRecoveryTests : IDisposable
         Assert.True(Directory.Exists(kept.BundleDir));
         Assert.Contains("half-made", _h.Runtime.Deletes);
     }
+
+    [Fact]
+    public async Task A_removal_cut_short_is_finished_after_recovery()
+    {
+        var c = _h.Add("rm", ContainerState.Exited);
+        _h.Records.Update("rm", r => r with { Removing = true });
+        _h.Monitor.WriteExit("rm", 0);
+
+        await _h.Containers.RecoverAsync(CancellationToken.None);
+        await _h.Containers.FinishInterruptedRemovesAsync();
+
+        Assert.Null(_h.Records.Get("rm"));
+        Assert.Equal(["rm"], _h.Runtime.Deletes);
+        Assert.False(Directory.Exists(c.BundleDir), "the bundle of the removed container is still there");
+        Assert.False(File.Exists(Path.Combine(_h.Monitor.ExitDir, "rm")), "its exit file is still there");
+    }
+
+    [Fact]
+    public async Task A_running_container_whose_removal_was_cut_short_is_killed_then_removed()
+    {
+        _h.Add("rm-run", ContainerState.Running);
+        _h.Records.Update("rm-run", r => r with { Removing = true });
+        _h.Exits.Start();
+        _h.Runtime.OnKill = (id, _) => { _h.Monitor.WriteExit(id, 137); return Task.CompletedTask; };
+
+        await _h.Containers.RecoverAsync(CancellationToken.None);
+        await _h.Containers.FinishInterruptedRemovesAsync();
+
+        Assert.Equal([("rm-run", 9, true)], _h.Runtime.Kills);
+        Assert.Null(_h.Records.Get("rm-run"));
+    }
 }

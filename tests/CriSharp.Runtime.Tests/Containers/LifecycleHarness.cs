@@ -73,6 +73,7 @@ sealed class LifecycleHarness : IDisposable
             RuntimeHandler = Handler,
             BundleDir = bundle,
             LayerDir = Path.Combine(Containers.ContainersLayerDir, id),
+            CgroupPath = "/crisharp/" + id,
             StopSignal = stopSignal,
         };
         Records.Put(record);
