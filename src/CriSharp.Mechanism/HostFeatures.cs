@@ -11,7 +11,8 @@ namespace CriSharp.Mechanism;
 /// <param name="BoundingCapabilities">This process's capability bounding set (CapBnd): a runtime cannot grant a capability
 /// outside it (capset fails with EPERM), so "every capability" means every one in it. Null: no restriction.</param>
 public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool AppArmorEnabled, int LastCapability,
-    ulong OpenFilesHardLimit = ulong.MaxValue, ulong? BoundingCapabilities = null, int OwnOomScoreAdj = 0)
+    ulong OpenFilesHardLimit = ulong.MaxValue, ulong? BoundingCapabilities = null, int OwnOomScoreAdj = 0,
+    IReadOnlyList<string>? HugePageSizes = null)
 {
     /// <summary>The highest capability number Linux defines today (CAP_CHECKPOINT_RESTORE), for a kernel that does not say.</summary>
     public const int LastKnownCapability = 40;
@@ -37,7 +38,8 @@ public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool Ap
         var apparmor = ReadOrEmpty("/sys/module/apparmor/parameters/enabled").StartsWith('Y');
         var lastCap = int.TryParse(ReadOrEmpty("/proc/sys/kernel/cap_last_cap"), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n : LastKnownCapability;
-        return new HostFeatures(v2, hugetlb, apparmor, lastCap, ReadOpenFilesHardLimit(), ReadBoundingCapabilities(), ReadOwnOomScoreAdj());
+        return new HostFeatures(v2, hugetlb, apparmor, lastCap, ReadOpenFilesHardLimit(), ReadBoundingCapabilities(), ReadOwnOomScoreAdj(),
+            ReadHugePageSizes());
     }
 
     /// <summary>CapBnd of /proc/self/status (hex); null if unreadable.</summary>
@@ -65,6 +67,20 @@ public sealed record HostFeatures(bool CgroupV2, bool HugetlbController, bool Ap
     /// only under /sys/fs/cgroup/unified.
     /// </summary>
     public static bool IsUnifiedCgroupRoot(string root) => File.Exists(Path.Combine(root, "cgroup.controllers"));
+
+    /// <summary>The huge page sizes the kernel offers, as cgroupfs names them ("2MB", "1GB"), in order.</summary>
+    static string[] ReadHugePageSizes() => Directory.Exists("/sys/kernel/mm/hugepages")
+        ? [.. Directory.EnumerateDirectories("/sys/kernel/mm/hugepages").Select(HugePageSizeName).OfType<string>().Order(StringComparer.Ordinal)]
+        : [];
+
+    /// <summary>"hugepages-2048kB" (sysfs) → "2MB", as cgroupfs names page sizes.</summary>
+    public static string? HugePageSizeName(string sysfsDir)
+    {
+        var name = Path.GetFileName(sysfsDir);
+        if (!name.StartsWith("hugepages-", StringComparison.Ordinal) || !name.EndsWith("kB", StringComparison.Ordinal)) return null;
+        if (!ulong.TryParse(name.AsSpan(10, name.Length - 12), NumberStyles.None, CultureInfo.InvariantCulture, out var kb)) return null;
+        return kb >= 1024 * 1024 ? $"{kb / (1024 * 1024)}GB" : kb >= 1024 ? $"{kb / 1024}MB" : $"{kb}KB";
+    }
 
     static int ReadOwnOomScoreAdj() =>
         int.TryParse(ReadOrEmpty("/proc/self/oom_score_adj"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var own) ? own : 0;

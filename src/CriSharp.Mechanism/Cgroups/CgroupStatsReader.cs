@@ -1,4 +1,3 @@
-using System.Globalization;
 using CriSharp.Model;
 
 namespace CriSharp.Mechanism.Cgroups;
@@ -32,13 +31,4 @@ public abstract class CgroupStatsReader
         CgroupFiles.ParsePressure(CgroupFiles.Read(Path.Combine(dir, "cpu.pressure"))),
         CgroupFiles.ParsePressure(CgroupFiles.Read(Path.Combine(dir, "memory.pressure"))),
         CgroupFiles.ParsePressure(CgroupFiles.Read(Path.Combine(dir, "io.pressure"))));
-
-    /// <summary>"hugepages-2048kB" (sysfs) → "2MB", as cgroupfs names page sizes.</summary>
-    public static string? HugePageSizeName(string sysfsDir)
-    {
-        var name = Path.GetFileName(sysfsDir);
-        if (!name.StartsWith("hugepages-", StringComparison.Ordinal) || !name.EndsWith("kB", StringComparison.Ordinal)) return null;
-        if (!ulong.TryParse(name.AsSpan(10, name.Length - 12), NumberStyles.None, CultureInfo.InvariantCulture, out var kb)) return null;
-        return kb >= 1024 * 1024 ? $"{kb / (1024 * 1024)}GB" : kb >= 1024 ? $"{kb / 1024}MB" : $"{kb}KB";
-    }
 }

@@ -7,13 +7,11 @@ public sealed class CgroupV2StatsReader : CgroupStatsReader
     readonly string[] _hugePageSizes;
 
     /// <param name="root">the cgroup2 mount (or, in tests, a directory laid out like one).</param>
-    /// <param name="hugePageSizes">page sizes to read ("2MB"); default: those the kernel offers in /sys/kernel/mm/hugepages.</param>
+    /// <param name="hugePageSizes">page sizes to read ("2MB"); default: those the kernel offers (<see cref="HostFeatures.HugePageSizes"/>).</param>
     public CgroupV2StatsReader(string root, IEnumerable<string>? hugePageSizes = null)
     {
         _root = root;
-        _hugePageSizes = hugePageSizes?.ToArray() ?? (Directory.Exists("/sys/kernel/mm/hugepages")
-            ? [.. Directory.EnumerateDirectories("/sys/kernel/mm/hugepages").Select(HugePageSizeName).OfType<string>().Order(StringComparer.Ordinal)]
-            : []);
+        _hugePageSizes = [.. hugePageSizes ?? HostFeatures.Current.HugePageSizes ?? []];
     }
 
     public override bool IsV2 => true;

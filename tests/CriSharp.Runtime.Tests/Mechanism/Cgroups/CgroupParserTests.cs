@@ -1,3 +1,4 @@
+using CriSharp.Mechanism;
 using CriSharp.Mechanism.Cgroups;
 using CriSharp.Runtime.Stats;
 
@@ -109,10 +110,10 @@ public class CgroupParserTests
     [Fact]
     public void Hugepage_size_names()
     {
-        Assert.Equal("2MB", CgroupStatsReader.HugePageSizeName("/sys/kernel/mm/hugepages/hugepages-2048kB"));
-        Assert.Equal("1GB", CgroupStatsReader.HugePageSizeName("hugepages-1048576kB"));
-        Assert.Equal("64KB", CgroupStatsReader.HugePageSizeName("hugepages-64kB"));
-        Assert.Null(CgroupStatsReader.HugePageSizeName("something"));
+        Assert.Equal("2MB", HostFeatures.HugePageSizeName("/sys/kernel/mm/hugepages/hugepages-2048kB"));
+        Assert.Equal("1GB", HostFeatures.HugePageSizeName("hugepages-1048576kB"));
+        Assert.Equal("64KB", HostFeatures.HugePageSizeName("hugepages-64kB"));
+        Assert.Null(HostFeatures.HugePageSizeName("something"));
     }
 
     [Fact]
